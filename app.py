@@ -1,0 +1,72 @@
+"""Chalice wiring only: each trigger parses its input and calls one function (chalicelib.handlers
+for events, chalicelib.api for routes). No logic here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from chalice import Chalice, ConvertToMiddleware, IAMAuthorizer, Response
+from chalice.app import CloudWatchEvent, SQSEvent
+
+from chalicelib import api, handlers, runtime
+from chalicelib.observability import logger, metrics, tracer
+
+app = Chalice(app_name="lifeguard")
+app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)))
+app.register_middleware(ConvertToMiddleware(tracer.capture_lambda_handler))
+app.register_middleware(ConvertToMiddleware(metrics.log_metrics))
+iam = IAMAuthorizer()
+
+ECR_PUSH_PATTERN = {
+    "source": ["aws.ecr"],
+    "detail-type": ["ECR Image Action"],
+    "detail": {"action-type": ["PUSH"], "result": ["SUCCESS"]},
+}
+SCAN_QUEUE = "lifeguard-scan-requests"
+
+
+@app.on_cw_event(ECR_PUSH_PATTERN, name="on_ecr_image_action")
+def on_ecr_image_action(event: CloudWatchEvent) -> dict[str, Any]:
+    return handlers.handle_ecr_event(event.to_dict(), app.lambda_context)
+
+
+@app.on_sqs_message(queue=SCAN_QUEUE, batch_size=5, name="on_scan_request")
+def on_scan_request(event: SQSEvent) -> dict[str, Any]:
+    return dict(handlers.handle_scan_batch(event.to_dict(), app.lambda_context))
+
+
+def _respond(call: Callable[[], api.Response]) -> Response:
+    try:
+        status, body = call()
+    except Exception as exc:
+        status, body = api.error_body(exc)
+        if status >= 500:
+            logger.exception("API request failed")
+    return Response(body=body, status_code=status, headers={"Content-Type": "application/json"})
+
+
+def _request() -> tuple[dict[str, str] | None, dict[str, str] | None]:
+    request = app.current_request
+    assert request is not None
+    return request.uri_params, request.query_params
+
+
+@app.route("/images/{digest}", methods=["GET"], authorizer=iam)
+def get_image(digest: str) -> Response:
+    return _respond(lambda: api.get_image(runtime.store(), *_request()))
+
+
+@app.route("/images/{digest}/findings", methods=["GET"], authorizer=iam)
+def list_findings(digest: str) -> Response:
+    return _respond(lambda: api.list_findings(runtime.store(), *_request()))
+
+
+@app.route("/vulnerabilities/{vuln_id}/images", methods=["GET"], authorizer=iam)
+def images_for_vulnerability(vuln_id: str) -> Response:
+    return _respond(lambda: api.images_for_vulnerability(runtime.store(), {"id": vuln_id}, _request()[1]))
+
+
+@app.route("/images", methods=["GET"], authorizer=iam)
+def list_images() -> Response:
+    return _respond(lambda: api.list_images(runtime.store(), None, _request()[1]))

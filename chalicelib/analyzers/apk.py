@@ -1,0 +1,96 @@
+"""Alpine (and Wolfi/Chainguard) packages from apk-tools' database `lib/apk/db/installed`.
+
+The database is blocks of `X:value` lines separated by blank lines; the letters that matter are
+`P` (name), `V` (version), `A` (arch) and `o` (origin = the source package, what secdb and OSV
+advisories name). The rest (`L:` license, file entries `F:`/`R:`/`Z:` ...) is ignored.
+OS-dependent fields (ecosystem, purl) stay empty until `finalize` knows the OS."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import ClassVar
+
+from chalicelib.analyzers.base import Analyzer, FileResult
+from chalicelib.analyzers.ecosystems import os_family, os_package_ecosystem
+from chalicelib.analyzers.purls import apk_purl, upstream_qualifier
+from chalicelib.models import OSInfo, Package
+
+log = logging.getLogger(__name__)
+
+INSTALLED_DB = "lib/apk/db/installed"
+_WANTED_KEYS = frozenset("PVAo")
+
+
+def iter_blocks(text: str) -> Iterator[dict[str, str]]:
+    """One {letter: value} per package block; the first occurrence of a letter wins."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            if fields:
+                yield fields
+            fields = {}
+            continue
+        if len(line) < 2 or line[1] != ":":
+            continue
+        key = line[0]
+        if key in _WANTED_KEYS and key not in fields:
+            fields[key] = line[2:].strip()
+    if fields:
+        yield fields
+
+
+def block_package(fields: dict[str, str], path: str) -> Package | None:
+    name, version = fields.get("P", ""), fields.get("V", "")
+    if not name or not version:
+        log.warning("%s: skipping an apk entry without P:/V: (%r)", path, name or version)
+        return None
+    return Package(
+        name=name,
+        version=version,
+        ecosystem="",
+        purl="",
+        source_name=fields.get("o") or name,
+        source_version=version,
+        path=path,
+        arch=fields.get("A") or None,
+    )
+
+
+class ApkAnalyzer(Analyzer):
+    name: ClassVar[str] = "apk"
+
+    def wants(self, path: str) -> bool:
+        return path == INSTALLED_DB
+
+    def analyze(self, path: str, content: bytes) -> FileResult:
+        text = content.decode("utf-8", errors="replace")
+        packages = [
+            package for fields in iter_blocks(text) if (package := block_package(fields, path)) is not None
+        ]
+        return FileResult(packages=packages)
+
+    def finalize(self, packages: list[Package], os: OSInfo | None) -> list[Package]:
+        """Ecosystem (`Alpine:v3.19`) and purl (`pkg:apk/alpine/...&distro=3.19.1`) from the OS;
+        an image without os-release is taken for Alpine of unknown release."""
+        family = os_family(os, "alpine")
+        ecosystem = os_package_ecosystem(os, "alpine")
+        distro = os.version if os is not None and os.family else None
+        done: list[Package] = []
+        for package in packages:
+            try:
+                purl = apk_purl(
+                    package.name,
+                    package.version,
+                    namespace=family,
+                    arch=package.arch,
+                    distro=distro,
+                    upstream=upstream_qualifier(
+                        package.name, package.version, package.source_name, package.source_version
+                    ),
+                )
+            except ValueError as exc:
+                log.warning("%s: no purl for %s %s: %s", package.path, package.name, package.version, exc)
+                purl = ""
+            done.append(package.model_copy(update={"ecosystem": ecosystem, "purl": purl}))
+        return done

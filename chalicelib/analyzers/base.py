@@ -1,0 +1,42 @@
+"""The analyzer interface (Trivy's design): the walker is generic, an analyzer says which paths it
+wants and turns one file's bytes into packages or OS facts. Adding a format = one module with an
+`Analyzer` subclass + one line in `analyzers/__init__.py`."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from chalicelib.models import OSInfo, Package
+
+
+@dataclass
+class FileResult:
+    """What one analyzer found in one file. `os_priority` orders competing OS sources (higher wins:
+    os-release beats alpine-release beats debian_version)."""
+
+    packages: list[Package] = field(default_factory=list)
+    os: OSInfo | None = None
+    os_priority: int = 0
+
+
+class Analyzer(ABC):
+    #: stable name; also the key the walker files results under
+    name: ClassVar[str]
+    #: files larger than this are never read for this analyzer (bounded memory)
+    max_file_size: ClassVar[int] = 64 * 1024 * 1024
+
+    @abstractmethod
+    def wants(self, path: str) -> bool:
+        """Cheap test on a normalised path (relative, no leading '/', e.g. `var/lib/dpkg/status`).
+        Called for every regular file in every layer: string ops only."""
+
+    @abstractmethod
+    def analyze(self, path: str, content: bytes) -> FileResult:
+        """Parse one file. Raise nothing for odd content: skip what cannot be parsed (log it)."""
+
+    def finalize(self, packages: list[Package], os: OSInfo | None) -> list[Package]:
+        """Complete packages once the image's OS is known (OS package ecosystems like `Debian:12`
+        and their purls need it). Language analyzers keep the default."""
+        return packages

@@ -1,0 +1,150 @@
+"""Debian packages from the dpkg database: `var/lib/dpkg/status`, and the one-file-per-package
+`var/lib/dpkg/status.d/<name>` that distroless images ship instead (their `<name>.md5sums`
+siblings are file lists, not stanzas).
+
+A package counts when its files are on disk: the Status field's third word (the current state)
+is `installed` or one of the in-between states that leave files behind (`unpacked`,
+`half-configured`, `half-installed`, `triggers-awaited`, `triggers-pending`). So `hold ok
+installed` counts and `deinstall ok config-files` / `purge ok not-installed` do not. status.d
+stanzas are control files with no Status field: installed by construction.
+
+`Source: glibc` names the source package; `Source: openssl (3.0.11-1~deb12u1)` also gives its
+version (binNMUs and binary-only epochs). Without a version the source version is the package's
+own. OS-dependent fields (ecosystem, purl) stay empty until `finalize` knows the OS."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from typing import ClassVar
+
+from chalicelib.analyzers.base import Analyzer, FileResult
+from chalicelib.analyzers.ecosystems import os_family, os_package_ecosystem
+from chalicelib.analyzers.purls import deb_purl, upstream_qualifier
+from chalicelib.models import OSInfo, Package
+
+log = logging.getLogger(__name__)
+
+STATUS_FILE = "var/lib/dpkg/status"
+STATUS_DIR = "var/lib/dpkg/status.d/"
+_FILES_PRESENT_STATES = frozenset(
+    {"installed", "unpacked", "half-configured", "half-installed", "triggers-awaited", "triggers-pending"}
+)
+_SOURCE = re.compile(r"^(?P<name>[^\s(]+)(?:\s*\((?P<version>[^)]*)\))?")
+_FIELD = re.compile(r"^(?P<key>[^\s:][^:]*):(?P<value>.*)$")
+
+
+def iter_stanzas(text: str) -> Iterator[dict[str, str]]:
+    """deb822 paragraphs as {lower-cased field: value}. Continuation lines (leading space or tab)
+    extend the previous field; blank lines end a paragraph; other odd lines are skipped."""
+    fields: dict[str, str] = {}
+    last: str | None = None
+    for line in text.splitlines():
+        if not line.strip():
+            if fields:
+                yield fields
+            fields, last = {}, None
+            continue
+        if line[0] in " \t":
+            if last is not None:
+                fields[last] += "\n" + line[1:]
+            continue
+        match = _FIELD.match(line)
+        if match is None:
+            last = None
+            continue
+        last = match.group("key").strip().lower()
+        fields[last] = match.group("value").strip()
+    if fields:
+        yield fields
+
+
+def files_present(status: str | None) -> bool:
+    """True when a Status value says the package's files are installed (see module docstring)."""
+    if status is None:
+        return True
+    words = status.split()
+    return len(words) == 3 and words[2] in _FILES_PRESENT_STATES
+
+
+def parse_source(source: str | None, name: str, version: str) -> tuple[str, str]:
+    """(source name, source version) from a `Source:` value, defaulting to the package itself."""
+    match = _SOURCE.match(source.strip()) if source else None
+    if match is None:
+        return name, version
+    return match.group("name"), (match.group("version") or "").strip() or version
+
+
+def stanza_package(fields: dict[str, str], path: str) -> Package | None:
+    """The Package of one stanza, or None when it is not installed or lacks name/version."""
+    name = fields.get("package", "").strip()
+    version = fields.get("version", "").strip()
+    status = fields.get("status")
+    if status is not None and len(status.split()) != 3:
+        log.warning("%s: skipping %r with a malformed Status %r", path, name, status[:80])
+        return None
+    if not files_present(status):
+        log.debug("%s: %s is not installed (%s)", path, name, status)
+        return None
+    if not name or not version:
+        log.warning("%s: skipping a dpkg stanza without Package/Version (%r)", path, name or version)
+        return None
+    source_name, source_version = parse_source(fields.get("source"), name, version)
+    return Package(
+        name=name,
+        version=version,
+        ecosystem="",
+        purl="",
+        source_name=source_name,
+        source_version=source_version,
+        path=path,
+        arch=fields.get("architecture", "").strip() or None,
+    )
+
+
+class DpkgAnalyzer(Analyzer):
+    name: ClassVar[str] = "dpkg"
+
+    def wants(self, path: str) -> bool:
+        if path == STATUS_FILE:
+            return True
+        return (
+            path.startswith(STATUS_DIR)
+            and not path.endswith(".md5sums")
+            and "/" not in path[len(STATUS_DIR) :]
+            and len(path) > len(STATUS_DIR)
+        )
+
+    def analyze(self, path: str, content: bytes) -> FileResult:
+        text = content.decode("utf-8", errors="replace")
+        packages = [
+            package for fields in iter_stanzas(text) if (package := stanza_package(fields, path)) is not None
+        ]
+        return FileResult(packages=packages)
+
+    def finalize(self, packages: list[Package], os: OSInfo | None) -> list[Package]:
+        """Ecosystem (`Debian:12`) and purl (`pkg:deb/debian/...&distro=debian-12`) from the OS;
+        an image without os-release is taken for Debian of unknown release."""
+        family = os_family(os, "debian")
+        ecosystem = os_package_ecosystem(os, "debian")
+        version = os.version if os is not None and os.family else None
+        distro = f"{family}-{version}" if version else None
+        done: list[Package] = []
+        for package in packages:
+            try:
+                purl = deb_purl(
+                    package.name,
+                    package.version,
+                    namespace=family,
+                    arch=package.arch,
+                    distro=distro,
+                    upstream=upstream_qualifier(
+                        package.name, package.version, package.source_name, package.source_version
+                    ),
+                )
+            except ValueError as exc:
+                log.warning("%s: no purl for %s %s: %s", package.path, package.name, package.version, exc)
+                purl = ""
+            done.append(package.model_copy(update={"ecosystem": ecosystem, "purl": purl}))
+        return done

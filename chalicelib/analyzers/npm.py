@@ -1,0 +1,74 @@
+"""Installed npm packages: the `package.json` of each package directory under `node_modules`.
+
+Only manifests where a package lives are read: `.../node_modules/<name>/package.json` and
+`.../node_modules/@<scope>/<name>/package.json` (this covers npm, yarn classic, pnpm's
+`.pnpm/<id>/node_modules/<name>` and bundled dependencies). Deeper package.json files inside a
+package (`dist/esm/package.json` type markers, test fixtures) are not installed packages and are
+not reported; neither are project roots outside node_modules (workspace roots, often "private").
+A manifest must be a JSON object with string `name` and `version`."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, ClassVar
+
+from chalicelib.analyzers.base import Analyzer, FileResult
+from chalicelib.analyzers.purls import npm_purl
+from chalicelib.models import Package
+
+log = logging.getLogger(__name__)
+
+ECOSYSTEM = "npm"
+_MANIFEST = "/package.json"
+
+
+def is_installed_manifest(path: str) -> bool:
+    """True for `node_modules/<name>/package.json` and `node_modules/@scope/<name>/package.json`
+    (at any depth), string operations only."""
+    if not path.endswith(_MANIFEST) or "node_modules/" not in path:
+        return False
+    parts = path.split("/")
+    if len(parts) >= 3 and parts[-3] == "node_modules" and not parts[-2].startswith("@"):
+        return True
+    return len(parts) >= 4 and parts[-4] == "node_modules" and parts[-3].startswith("@")
+
+
+def parse_manifest(content: bytes) -> tuple[str, str] | None:
+    """(name, version) of a package.json, or None when it is not a usable manifest."""
+    try:
+        document: Any = json.loads(content.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(document, dict):
+        return None
+    name, version = document.get("name"), document.get("version")
+    if not isinstance(name, str) or not isinstance(version, str):
+        return None
+    name, version = name.strip(), version.strip()
+    if not name or not version:
+        return None
+    return name, version
+
+
+class NpmPackageAnalyzer(Analyzer):
+    name: ClassVar[str] = "npm"
+    max_file_size: ClassVar[int] = 4 * 1024 * 1024
+
+    def wants(self, path: str) -> bool:
+        return is_installed_manifest(path)
+
+    def analyze(self, path: str, content: bytes) -> FileResult:
+        found = parse_manifest(content)
+        if found is None:
+            log.warning("%s: not a package manifest with name and version; skipped", path)
+            return FileResult()
+        name, version = found
+        try:
+            purl = npm_purl(name, version)
+        except ValueError as exc:
+            log.warning("%s: no purl for %s %s: %s", path, name, version, exc)
+            return FileResult()
+        return FileResult(
+            packages=[Package(name=name, version=version, ecosystem=ECOSYSTEM, purl=purl, path=path)]
+        )

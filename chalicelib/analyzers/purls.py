@@ -1,0 +1,89 @@
+"""Package URLs (purl) for the packages the analyzers find, built with packageurl-python so that
+encoding (`+` -> `%2B`, `@scope` -> `%40scope`) follows the spec.
+
+Conventions, chosen to match what Trivy and Syft emit:
+- deb: `pkg:deb/<os id>/<name>@<version>?arch=<arch>&distro=<os id>-<VERSION_ID>`; the version
+  keeps its epoch (`1:2.38.1-5`), as the purl spec's deb examples do.
+- apk: `pkg:apk/<os id>/<name>@<version>?arch=<arch>&distro=<VERSION_ID>` (Trivy's form).
+- both: `upstream=<source>` when the source package has another name, `upstream=<source>@<ver>`
+  when its version differs (Syft's form); absent when the source is the package itself.
+- pypi: the name PEP 503-normalised (`PyYAML` -> `pyyaml`, `zope.interface` -> `zope-interface`).
+- npm: the scope is the namespace (`pkg:npm/%40babel/core@7.23.0`).
+Qualifiers are sorted by key (packageurl-python's canonical form).
+"""
+
+from __future__ import annotations
+
+from packageurl import PackageURL
+from packaging.utils import canonicalize_name
+
+
+def upstream_qualifier(
+    name: str, version: str, source_name: str | None, source_version: str | None
+) -> str | None:
+    """Syft's `upstream` qualifier value, or None when the source package is the package itself."""
+    source = source_name or name
+    if source_version and source_version != version:
+        return f"{source}@{source_version}"
+    if source != name:
+        return source
+    return None
+
+
+def _qualifiers(**values: str | None) -> dict[str, str]:
+    return {key: value for key, value in values.items() if value}
+
+
+def _render(
+    purl_type: str, namespace: str | None, name: str, version: str, qualifiers: dict[str, str] | None = None
+) -> str:
+    """The canonical purl string. packageurl-python raises TypeError as well as ValueError on
+    names it cannot represent (e.g. `/`): both become ValueError, the one error callers handle."""
+    try:
+        return str(
+            PackageURL(type=purl_type, namespace=namespace, name=name, version=version, qualifiers=qualifiers)
+        )
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"cannot build a {purl_type} purl for {name!r}@{version!r}: {exc}") from exc
+
+
+def deb_purl(
+    name: str,
+    version: str,
+    *,
+    namespace: str,
+    arch: str | None = None,
+    distro: str | None = None,
+    upstream: str | None = None,
+) -> str:
+    return _render("deb", namespace, name, version, _qualifiers(arch=arch, distro=distro, upstream=upstream))
+
+
+def apk_purl(
+    name: str,
+    version: str,
+    *,
+    namespace: str,
+    arch: str | None = None,
+    distro: str | None = None,
+    upstream: str | None = None,
+) -> str:
+    return _render("apk", namespace, name, version, _qualifiers(arch=arch, distro=distro, upstream=upstream))
+
+
+def pypi_purl(name: str, version: str) -> str:
+    """ValueError when `name` is not a valid distribution name (PEP 508)."""
+    return _render("pypi", None, canonicalize_name(name, validate=True), version)
+
+
+def npm_purl(name: str, version: str) -> str:
+    """`name` as npm writes it, scoped (`@scope/pkg`) or not; ValueError for other shapes with a
+    `/` (they would read as a namespace)."""
+    namespace: str | None = None
+    if name.startswith("@"):
+        namespace, _, name = name.partition("/")
+        if namespace == "@" or not name:
+            raise ValueError(f"invalid scoped npm name {namespace + '/' + name!r}")
+    if "/" in name:
+        raise ValueError(f"invalid npm name {name!r}")
+    return _render("npm", namespace, name, version)

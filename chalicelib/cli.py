@@ -1,0 +1,126 @@
+"""The command line (contract): `scan`, `db build`, and `demo` (what `make run` starts).
+
+Exit codes: 0 scanned and passed the gate, 1 scanned and failed it, 2 could not scan (one clear line
+on stderr)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from chalicelib.errors import LifeguardError
+from chalicelib.models import Severity
+from chalicelib.render import FORMATS, render
+
+EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+log = logging.getLogger("lifeguard")
+
+
+def default_db_path() -> Path:
+    return Path(os.environ.get("LIFEGUARD_DB") or Path.home() / ".cache" / "lifeguard" / "vulndb.sqlite")
+
+
+def _severity(value: str) -> Severity:
+    try:
+        return Severity(value.upper())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid severity {value!r}: choose from {', '.join(s.value for s in Severity)}"
+        ) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lifeguard", description="Container security for AWS.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    scan = sub.add_parser("scan", help="scan an image and match vulnerabilities")
+    scan.add_argument("source", help="oci:DIR[:TAG] | docker-archive:FILE | dir:PATH | registry:HOST/REPO[:TAG|@DIGEST]")
+    scan.add_argument("--db", type=Path, default=None, help="vulnerability index (default: $LIFEGUARD_DB)")
+    scan.add_argument("--format", choices=FORMATS, default="table")
+    scan.add_argument("--fail-on", type=_severity, default=None, metavar="SEVERITY")
+    scan.add_argument("--ignore-unfixed", action="store_true")
+    platforms = scan.add_mutually_exclusive_group()
+    platforms.add_argument("--platform", default=None, metavar="OS/ARCH")
+    platforms.add_argument("--all-platforms", action="store_true")
+    scan.add_argument("--ignore-file", type=Path, default=None)
+    scan.add_argument("--vex", type=Path, default=None)
+    scan.add_argument("--policy", type=Path, default=None)
+
+    db = sub.add_parser("db", help="build the vulnerability index")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    build = db_sub.add_parser("build", help="compile OSV data into the SQLite index")
+    build.add_argument("--from", dest="sources", type=Path, nargs="+", required=True)
+    build.add_argument("--out", type=Path, required=True)
+
+    demo = sub.add_parser("demo", help="the local end-to-end demo that `make run` starts")
+    demo.add_argument("--port", type=int, default=8000, help="port of the local API")
+    demo.add_argument("--no-serve", action="store_true", help="stop after the scan (no API server)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        if args.command == "scan":
+            return _scan(args)
+        if args.command == "db":
+            return _db_build(args)
+        from chalicelib.demo import run_demo
+
+        return run_demo(port=args.port, serve=not args.no_serve)
+    except LifeguardError as exc:
+        print(f"lifeguard: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_ERROR
+
+
+def _unsupported(args: argparse.Namespace) -> str | None:
+    for flag, value in (("--ignore-file", args.ignore_file), ("--vex", args.vex), ("--policy", args.policy)):
+        if value is not None:
+            return f"{flag} is not available in this version"
+    return None
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from chalicelib.image.layout import parse_source
+    from chalicelib.policy import GateRules
+    from chalicelib.scanner import ScanOptions, scan_source
+    from chalicelib.vulndb.index import VulnIndex
+
+    if problem := _unsupported(args):
+        print(f"lifeguard: error: {problem}", file=sys.stderr)
+        return EXIT_ERROR
+    index = VulnIndex(args.db or default_db_path())
+    source = parse_source(args.source)
+    options = ScanOptions(
+        platform=args.platform,
+        all_platforms=args.all_platforms,
+        ignore_unfixed=args.ignore_unfixed,
+        gate=GateRules(fail_on=args.fail_on),
+    )
+    scans = scan_source(source, index, options)
+    print(render(scans, args.format, as_list=args.all_platforms))
+    return EXIT_FAIL if any(s.summary.gate == "fail" for s in scans) else EXIT_PASS
+
+
+def _db_build(args: argparse.Namespace) -> int:
+    from chalicelib.vulndb.index import build_index
+
+    report = build_index(list(args.sources), args.out)
+    print(f"wrote {args.out}: {report.records} records, {len(report.rejected)} rejected", file=sys.stderr)
+    for problem in report.rejected:
+        print(f"lifeguard: warning: rejected {problem}", file=sys.stderr)
+    if report.records == 0:
+        print("lifeguard: warning: no OSV records found in the inputs: the index is empty", file=sys.stderr)
+    return EXIT_PASS

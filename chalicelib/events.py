@@ -1,0 +1,53 @@
+"""pydantic models of the AWS events Lifeguard accepts (contract: real EventBridge shapes, delivered
+directly or as SQS message bodies; unknown fields ignored)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chalicelib.errors import EventError
+
+_DIGEST = r"^sha256:[0-9a-f]{64}$"
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+
+class EcrImageActionDetail(_Event):
+    result: str
+    repository_name: str = Field(alias="repository-name", min_length=2, max_length=256)
+    image_digest: str = Field(alias="image-digest", pattern=_DIGEST)
+    action_type: str = Field(alias="action-type")
+    #: absent when the image was pushed by digest
+    image_tag: str | None = Field(default=None, alias="image-tag")
+
+
+class EcrImageActionEvent(_Event):
+    id: str | None = None
+    detail_type: Literal["ECR Image Action"] = Field(alias="detail-type")
+    source: Literal["aws.ecr"]
+    account: str = Field(pattern=r"^\d{12}$")
+    region: str = Field(min_length=1)
+    time: datetime | None = None
+    detail: EcrImageActionDetail
+
+
+def parse_ecr_event(raw: Any) -> EcrImageActionEvent:
+    """An `ECR Image Action` event from a dict, or from an SQS body (JSON text)."""
+    if isinstance(raw, str | bytes):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise EventError(f"event body is not JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise EventError(f"an event is a JSON object, got {type(raw).__name__}")
+    try:
+        return EcrImageActionEvent.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+        raise EventError(f"not a valid ECR Image Action event: {problems}") from exc

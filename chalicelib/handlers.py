@@ -1,0 +1,97 @@
+"""What each trigger does, between app.py's decorators and the services: parse the event, make the
+call idempotent, turn failures into partial batch responses. No scanning logic here."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+
+from chalicelib import runtime
+from chalicelib.errors import LifeguardError
+from chalicelib.events import parse_ecr_event
+from chalicelib.observability import logger
+from chalicelib.scan_service import ScanOutcome, ScanRequest, scan_pushed_image
+
+#: a push is scanned once per day at most; later re-matching uses the stored SBOM (Part 2)
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+
+
+@cache
+def _idempotency_config() -> IdempotencyConfig:
+    return IdempotencyConfig(
+        event_key_jmespath="[account, region, repository, digest, action]",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
+    )
+
+
+@cache
+def _idempotent_scan() -> Any:
+    persistence = DynamoDBPersistenceLayer(
+        table_name=runtime.settings().idempotency_table, boto3_client=runtime.client("dynamodb")
+    )
+
+    @idempotent_function(
+        data_keyword_argument="request",
+        persistence_store=persistence,
+        config=_idempotency_config(),
+        output_serializer=PydanticSerializer(model=ScanOutcome),
+    )
+    def scan(request: ScanRequest) -> ScanOutcome:
+        return scan_pushed_image(request, runtime.scan_deps())
+
+    return scan
+
+
+def reset() -> None:
+    _idempotency_config.cache_clear()
+    _idempotent_scan.cache_clear()
+
+
+def handle_ecr_event(raw: Any, lambda_context: Any = None) -> dict[str, Any]:
+    """One ECR Image Action event (a dict, or an SQS body). Raises typed errors: the caller decides
+    whether that means a retry (SQS) or the async on-failure destination (EventBridge)."""
+    event = parse_ecr_event(raw)
+    request = ScanRequest.from_event(event)
+    if request is None:
+        logger.info(
+            "event needs no scan",
+            extra={"action": event.detail.action_type, "result": event.detail.result},
+        )
+        return {"status": "skipped", "digest": event.detail.image_digest}
+    if lambda_context is not None:  # lets an in-progress record expire with the invocation
+        _idempotency_config().register_lambda_context(lambda_context)
+    outcome: ScanOutcome = _idempotent_scan()(request=request)
+    return {"status": "scanned", **outcome.model_dump(mode="json")}
+
+
+def _handle_record(record: SQSRecord, lambda_context: Any = None) -> dict[str, Any]:
+    try:
+        return handle_ecr_event(record.body, lambda_context)
+    except LifeguardError as exc:
+        logger.error(
+            "scan request failed; the message stays on the queue (retry, then DLQ)",
+            extra={"message_id": record.message_id, "error_code": exc.code, "error": str(exc)},
+        )
+        raise
+
+
+def handle_scan_batch(raw: dict[str, Any], lambda_context: Any = None) -> PartialItemFailureResponse:
+    """SQS batch: every record is tried; failed ones are reported back (ReportBatchItemFailures)
+    so only they return to the queue. A failure never loses the rest of the batch."""
+    processor = BatchProcessor(event_type=EventType.SQS)
+    return process_partial_response(
+        event=raw,
+        record_handler=lambda record: _handle_record(record, lambda_context),
+        processor=processor,
+    )

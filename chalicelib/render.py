@@ -1,0 +1,56 @@
+"""Output formats for scan results. `json` is the contract; `table` is for people at a terminal."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from chalicelib.errors import InputError
+from chalicelib.models import SEVERITIES_WORST_FIRST, ImageScan
+
+FORMATS = ("table", "json", "sarif", "cyclonedx", "spdx")
+_AVAILABLE = ("table", "json")
+
+
+def render(scans: Sequence[ImageScan], fmt: str, as_list: bool) -> str:
+    """`as_list`: the contract's JSON array for `--all-platforms`, else a single object."""
+    if fmt not in _AVAILABLE:
+        raise InputError(f"--format {fmt} is not available in this version; use one of {', '.join(_AVAILABLE)}")
+    if fmt == "json":
+        docs = [s.model_dump(mode="json") for s in scans]
+        return json.dumps(docs if as_list else docs[0], indent=2)
+    return "\n\n".join(render_table(s) for s in scans)
+
+
+def render_table(scan: ImageScan) -> str:
+    img = scan.image
+    os_name = f"{img.os.family} {img.os.version}" if img.os.family else "unknown OS"
+    counts = ", ".join(f"{s.value}: {scan.summary.vulnerabilities.get(s, 0)}" for s in SEVERITIES_WORST_FIRST)
+    lines = [
+        f"{img.reference or img.digest} ({os_name}, {img.platform or 'platform unknown'})",
+        f"digest: {img.digest}",
+        f"packages: {scan.summary.packages}   vulnerabilities: {len(scan.vulnerabilities)} ({counts})",
+        f"gate: {scan.summary.gate.upper()}" + "".join(f"\n  - {r}" for r in scan.summary.reasons),
+    ]
+    header = ("ID", "PACKAGE", "INSTALLED", "FIXED", "CVSS", "PATH")
+    for severity in SEVERITIES_WORST_FIRST:
+        rows = [
+            (
+                v.id,
+                v.package,
+                v.installed_version,
+                v.fixed_version or "(no fix)",
+                f"{v.cvss_score:.1f}" if v.cvss_score is not None else "-",
+                v.path,
+            )
+            for v in scan.vulnerabilities
+            if v.severity is severity
+        ]
+        if not rows:
+            continue
+        widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+        lines += ["", f"{severity.value} ({len(rows)})"]
+        lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in (header, *rows)]
+    if not scan.vulnerabilities:
+        lines += ["", "No vulnerabilities found."]
+    return "\n".join(lines)

@@ -1,0 +1,126 @@
+"""The composition root for the Lambda functions and the local API: builds boto3 clients, the
+store, the vulnerability index and image sources from `Settings`, once per process (warm Lambdas
+reuse them). `reset()` forgets everything (tests, the demo)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from chalicelib.ecr_auth import caller_account_id, ecr_credentials_provider
+from chalicelib.errors import VulnDBError
+from chalicelib.image.model import ImageSource
+from chalicelib.image.registry import registry_source
+from chalicelib.image.registry_config import ENV_ACCOUNTS, RegistryConfig
+from chalicelib.scan_service import ScanDeps
+from chalicelib.settings import Settings
+from chalicelib.store import ScanStore
+from chalicelib.vulndb.index import VulnIndex
+
+_BOTO_CONFIG = Config(retries={"max_attempts": 5, "mode": "adaptive"}, connect_timeout=5, read_timeout=30)
+#: how often a warm process asks S3 whether the index changed
+INDEX_RECHECK_SECONDS = 300
+
+
+@cache
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@cache
+def client(service: str, region: str | None = None) -> Any:
+    """boto3 honours AWS_ENDPOINT_URL, which points every client at moto locally."""
+    return boto3.session.Session().client(service, region_name=region or settings().region, config=_BOTO_CONFIG)
+
+
+@cache
+def store() -> ScanStore:
+    s = settings()
+    return ScanStore(s.table, s.bucket, dynamodb=client("dynamodb"), s3=client("s3"))
+
+
+@cache
+def registry_config() -> RegistryConfig:
+    caller = None if os.environ.get(ENV_ACCOUNTS) else caller_account_id(client("sts"))
+    return RegistryConfig.from_env(caller_account=caller)
+
+
+@cache
+def _credentials() -> Any:
+    return ecr_credentials_provider(lambda region: client("ecr", region))
+
+
+def open_source(reference: str) -> ImageSource:
+    return registry_source(reference, config=registry_config(), credentials=_credentials())
+
+
+class _IndexCache:
+    """The index from a path, or from S3 into /tmp: fetched on a cold start, re-checked by ETag at
+    most every INDEX_RECHECK_SECONDS, replaced by rename so no reader sees a half-written file."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._index: VulnIndex | None = None
+        self._etag: str | None = None
+        self._checked = 0.0
+
+    def get(self) -> VulnIndex:
+        location = settings().db
+        with self._lock:
+            if not location.startswith("s3://"):
+                if self._index is None:
+                    self._index = VulnIndex(Path(location))
+                return self._index
+            if self._index is None or time.monotonic() - self._checked > INDEX_RECHECK_SECONDS:
+                self._refresh_from_s3(location)
+            assert self._index is not None
+            return self._index
+
+    def _refresh_from_s3(self, url: str) -> None:
+        bucket, _, key = url.removeprefix("s3://").partition("/")
+        s3 = client("s3")
+        try:
+            etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
+            if etag != self._etag or self._index is None:
+                target = Path(tempfile.gettempdir()) / "lifeguard-vulndb.sqlite"
+                fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".vulndb-")
+                os.close(fd)
+                s3.download_file(bucket, key, tmp)
+                Path(tmp).replace(target)
+                old, self._index, self._etag = self._index, VulnIndex(target), etag
+                if old is not None:
+                    old.close()
+        except VulnDBError:
+            raise
+        except Exception as exc:
+            if self._index is None:
+                raise VulnDBError(f"cannot fetch the vulnerability index {url}: {exc}") from exc
+        self._checked = time.monotonic()
+
+
+_index_cache = _IndexCache()
+
+
+def vuln_index() -> VulnIndex:
+    return _index_cache.get()
+
+
+@cache
+def scan_deps() -> ScanDeps:
+    return ScanDeps(store=store(), index=vuln_index, open_source=open_source)
+
+
+def reset() -> None:
+    """Forget cached settings, clients and the index (tests and the demo change the environment)."""
+    global _index_cache
+    for fn in (settings, client, store, registry_config, _credentials, scan_deps):
+        fn.cache_clear()
+    _index_cache = _IndexCache()

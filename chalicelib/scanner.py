@@ -1,0 +1,75 @@
+"""scan_image(source, image, index) -> ImageScan: the whole build-stage pipeline, pure (no AWS).
+
+Walk the layers once with every analyzer, settle the OS, match packages, apply the gate."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from chalicelib.analyzers import default_analyzers
+from chalicelib.analyzers.base import Analyzer
+from chalicelib.image.model import ImageSource, ResolvedImage
+from chalicelib.image.walker import collect, walk_image
+from chalicelib.models import SEVERITIES_WORST_FIRST, ImageInfo, ImageScan, OSInfo, ScanSummary
+from chalicelib.policy import GateRules, evaluate
+from chalicelib.vulndb.index import VulnIndex
+from chalicelib.vulndb.matcher import match_packages
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    platform: str | None = None
+    all_platforms: bool = False
+    ignore_unfixed: bool = False
+    gate: GateRules = field(default_factory=GateRules)
+
+
+def scan_source(source: ImageSource, index: VulnIndex, options: ScanOptions) -> list[ImageScan]:
+    """Every image the options select from `source` (one, or one per platform)."""
+    images = source.resolve(platform=options.platform, all_platforms=options.all_platforms)
+    return [scan_image(source, image, index, options) for image in images]
+
+
+def scan_image(
+    source: ImageSource,
+    image: ResolvedImage,
+    index: VulnIndex,
+    options: ScanOptions,
+    analyzers: Sequence[Analyzer] | None = None,
+) -> ImageScan:
+    started = time.perf_counter()
+    analyzers = list(analyzers) if analyzers is not None else default_analyzers()
+    walked = walk_image(source, image, analyzers)
+    os_info, packages = collect(walked, analyzers)
+    vulns = match_packages(packages, index, ignore_unfixed=options.ignore_unfixed)
+    scan = ImageScan(
+        image=ImageInfo(
+            digest=image.digest,
+            config_digest=image.config_digest,
+            platform=image.platform,
+            os=os_info or OSInfo(),
+            index_digest=image.index_digest,
+            reference=image.reference,
+        ),
+        packages=packages,
+        vulnerabilities=vulns,
+    )
+    gate, reasons = evaluate(scan, options.gate)
+    scan.summary = ScanSummary(
+        packages=len(packages),
+        vulnerabilities={s: sum(1 for v in vulns if v.severity is s) for s in SEVERITIES_WORST_FIRST},
+        gate=gate,
+        reasons=reasons,
+        db_version=index.version,
+        scan_seconds=round(time.perf_counter() - started, 3),
+    )
+    log.info(
+        "scanned image",
+        extra={"digest": image.digest, "packages": len(packages), "vulnerabilities": len(vulns)},
+    )
+    return scan

@@ -1,0 +1,808 @@
+"""The DynamoDB single-table repository: the only module that knows the key layout (docs/DATA.md).
+
+Why one table: every API read is one Query on one partition (an image, a vulnerability id, a
+repository), whatever the data volume, and a scan's items are written together. The key builders
+below are the layout; everything else in the module is plumbing around them:
+
+- writes go through BatchWriteItem, 25 requests a call (moto accepts 26, DynamoDB does not),
+  retrying UnprocessedItems with capped exponential backoff, then raising StoreError;
+- numbers cross the boundary once: floats become Decimal on the way in, Decimals become int or
+  float on the way out, and callers only ever see pydantic models;
+- SBOMs (packages + image info) go to S3 so a vulnerability-data refresh can re-match images
+  without pulling them again.
+
+boto3 clients are passed in (tests give moto ones) and are typed Any: boto3 ships no stubs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from chalicelib.errors import InputError, StoreError
+from chalicelib.models import (
+    SEVERITIES_WORST_FIRST,
+    ImageScan,
+    Misconfiguration,
+    SecretFinding,
+    Severity,
+    Vulnerability,
+)
+from chalicelib.pagination import Page, check_limit, decode_cursor, encode_cursor, scope_of
+from chalicelib.store_models import (
+    AffectedImage,
+    ChildImage,
+    ChildRef,
+    ImageRecord,
+    RepositoryImage,
+    ScanMeta,
+    as_utc,
+)
+
+Item = dict[str, Any]
+"""One DynamoDB item with plain Python values (str, int, float, bool, None, list, dict)."""
+
+GSI1 = "GSI1"
+BATCH_WRITE_MAX = 25
+BATCH_GET_MAX = 100
+
+SCAN_SK = "SCAN"
+FINDING_PREFIX = "VULN#"
+ALIAS_PREFIX = "ALIAS#"
+SECRET_PREFIX = "SECRET#"  # noqa: S105 - a key prefix, not a secret
+MISCONF_PREFIX = "MISCONF#"
+REPO_IMAGE_PREFIX = "IMAGE#"
+REPO_POINTER_PREFIX = "DIGEST#"
+#: item kinds a scan owns in its image partition: a re-scan replaces exactly these
+SCAN_OWNED_PREFIXES = (FINDING_PREFIX, ALIAS_PREFIX, SECRET_PREFIX, MISCONF_PREFIX)
+
+_TABLE_KEYS = frozenset({"PK", "SK"})
+_GSI1_KEYS = frozenset({"PK", "SK", "GSI1PK", "GSI1SK"})
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+
+
+# --- the key layout -------------------------------------------------------------------------------
+
+
+def image_pk(digest: str) -> str:
+    return f"IMAGE#{digest}"
+
+
+def severity_key(severity: Severity) -> str:
+    """One digit that sorts worst first: CRITICAL=0, HIGH=1, MEDIUM=2, LOW=3, UNKNOWN=4."""
+    return str(Severity.CRITICAL.rank - severity.rank)
+
+
+def _short_hash(*parts: str | None) -> str:
+    return hashlib.sha256("\x1f".join(p or "" for p in parts).encode()).hexdigest()[:12]
+
+
+def finding_tail(vuln: Vulnerability) -> str:
+    """`<id>#<package>#<entry>`: `entry` hashes what tells two entries of one package name apart
+    (ecosystem, path, purl with its arch, version), so libc6:amd64 and libc6:i386, or two copies
+    of one jar, stay two findings instead of overwriting each other."""
+    entry = _short_hash(vuln.ecosystem, vuln.path, vuln.purl, vuln.installed_version)
+    return f"{vuln.id}#{vuln.package}#{entry}"
+
+
+def finding_sk(vuln: Vulnerability) -> str:
+    return f"{FINDING_PREFIX}{severity_key(vuln.severity)}#{finding_tail(vuln)}"
+
+
+def alias_sk(alias: str, vuln: Vulnerability) -> str:
+    return f"{ALIAS_PREFIX}{alias}#{finding_tail(vuln)}"
+
+
+def vuln_gsi_pk(vuln_id: str) -> str:
+    """Upper-cased so lookups are case-insensitive (`cve-2024-1` finds `CVE-2024-1`, and GHSA ids,
+    which mix cases in the wild, match however they are typed)."""
+    return f"VULN#{vuln_id.upper()}"
+
+
+def vuln_gsi_sk(digest: str, vuln: Vulnerability) -> str:
+    return f"IMAGE#{digest}#{finding_tail(vuln)}"
+
+
+def secret_sk(secret: SecretFinding) -> str:
+    return f"{SECRET_PREFIX}{secret.fingerprint}#{_short_hash(secret.path, secret.layer, str(secret.line))}"
+
+
+def misconf_sk(misconf: Misconfiguration) -> str:
+    return f"{MISCONF_PREFIX}{misconf.id}#{_short_hash(misconf.message)}"
+
+
+def repo_pk(registry: str, repository: str) -> str:
+    return f"REPO#{registry}/{repository}"
+
+
+def timestamp_key(value: datetime) -> str:
+    """Fixed-width UTC ISO 8601, so string order is time order."""
+    return as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def repo_image_sk(pushed_at: datetime, digest: str) -> str:
+    return f"{REPO_IMAGE_PREFIX}{timestamp_key(pushed_at)}#{digest}"
+
+
+def repo_pointer_sk(digest: str) -> str:
+    return f"{REPO_POINTER_PREFIX}{digest}"
+
+
+def repo_name_gsi_pk(repository: str) -> str:
+    return f"REPONAME#{repository}"
+
+
+def repo_name_gsi_sk(pushed_at: datetime, registry: str, digest: str) -> str:
+    return f"{timestamp_key(pushed_at)}#{registry}#{digest}"
+
+
+def sbom_key(digest: str) -> str:
+    return f"sboms/{digest}.json"
+
+
+# --- value conversion at the boundary --------------------------------------------------------------
+
+
+def _to_dynamo(value: Any) -> Any:
+    """JSON-mode values -> what TypeSerializer takes (floats as exact decimal strings)."""
+    if isinstance(value, float):
+        return None if not math.isfinite(value) else Decimal(repr(value))
+    if isinstance(value, dict):
+        return {str(k): _to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted(_from_dynamo(v) for v in value)
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    return value
+
+
+def serialize_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _SERIALIZER.serialize(_to_dynamo(v)) for k, v in item.items()}
+
+
+def deserialize_item(raw: Mapping[str, Any]) -> Item:
+    return {k: _from_dynamo(_DESERIALIZER.deserialize(v)) for k, v in raw.items()}
+
+
+def _plain_key(raw: Mapping[str, Any]) -> dict[str, str]:
+    return {k: str(v["S"]) for k, v in raw.items()}
+
+
+def _typed_key(key: Mapping[str, str]) -> dict[str, Any]:
+    return {k: {"S": v} for k, v in key.items()}
+
+
+def _merge_tags(*groups: Iterable[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for group in groups:
+        for tag in group:
+            seen.setdefault(tag, None)
+    return list(seen)
+
+
+def _model_fields(item: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    return {n: item[n] for n in names if n in item}
+
+
+# --- the repository --------------------------------------------------------------------------------
+
+
+class ScanStore:
+    """Scans, findings and repository listings in one DynamoDB table (+ SBOMs in S3)."""
+
+    def __init__(
+        self,
+        table_name: str,
+        bucket: str | None,
+        dynamodb: Any = None,
+        s3: Any = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        max_attempts: int = 8,
+        base_delay: float = 0.05,
+        max_delay: float = 5.0,
+    ) -> None:
+        self.table_name = table_name
+        self.bucket = bucket
+        self._ddb: Any = dynamodb if dynamodb is not None else boto3.client("dynamodb")
+        self._s3: Any = s3 if s3 is not None else (boto3.client("s3") if bucket else None)
+        self._sleep = sleep
+        self._max_attempts = max(1, max_attempts)
+        self._base_delay = base_delay
+        self._max_delay = max_delay
+
+    # -- local set-up ------------------------------------------------------------------------------
+
+    def create_table(self) -> None:
+        """Create the table (on-demand, one overloaded GSI) if missing; for tests and `make run`.
+        Production tables come from infra/ with the same definition."""
+        try:
+            self._ddb.create_table(
+                TableName=self.table_name,
+                BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[
+                    {"AttributeName": name, "AttributeType": "S"} for name in ("PK", "SK", "GSI1PK", "GSI1SK")
+                ],
+                KeySchema=[
+                    {"AttributeName": "PK", "KeyType": "HASH"},
+                    {"AttributeName": "SK", "KeyType": "RANGE"},
+                ],
+                GlobalSecondaryIndexes=[
+                    {
+                        "IndexName": GSI1,
+                        "KeySchema": [
+                            {"AttributeName": "GSI1PK", "KeyType": "HASH"},
+                            {"AttributeName": "GSI1SK", "KeyType": "RANGE"},
+                        ],
+                        "Projection": {"ProjectionType": "ALL"},
+                    }
+                ],
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceInUseException":
+                raise
+        self._ddb.get_waiter("table_exists").wait(
+            TableName=self.table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        )
+
+    def create_bucket(self) -> None:
+        """Create the SBOM bucket if missing (us-east-1 refuses a LocationConstraint)."""
+        if not self.bucket or self._s3 is None:
+            raise InputError("no bucket configured")
+        region = self._s3.meta.region_name
+        kwargs: dict[str, Any] = {"Bucket": self.bucket}
+        if region and region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            self._s3.create_bucket(**kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in {
+                "BucketAlreadyOwnedByYou",
+                "BucketAlreadyExists",
+            }:
+                raise
+
+    # -- writes ------------------------------------------------------------------------------------
+
+    def put_scan(self, scan: ImageScan, meta: ScanMeta) -> None:
+        """Store one image's scan, replacing any earlier scan of the same digest.
+
+        Order matters for a crash half-way (the message is then redelivered): SBOM first (the
+        summary points at it), then the new findings, then deletes of findings the new scan no
+        longer has, then the summary and repository items last."""
+        digest = scan.image.digest
+        index_digest = meta.index_digest or scan.image.index_digest
+        key = self._put_sbom(scan) if self.bucket else None
+
+        owned = self._scan_owned_items(scan, meta, index_digest)
+        stale = [k for k in self._existing_scan_keys(digest) if (k["PK"], k["SK"]) not in owned]
+
+        counts = {s.value: 0 for s in SEVERITIES_WORST_FIRST}
+        for vuln in scan.vulnerabilities:
+            counts[vuln.severity.value] += 1
+        gate = scan.summary.gate
+
+        tags = list(meta.tags)
+        repo_requests: list[dict[str, Any]] = []
+        if index_digest is None:  # a platform of a multi-arch push is listed through its index
+            tags, repo_requests = self._repo_requests(
+                digest=digest,
+                kind="image",
+                meta=meta,
+                extra={"platform": scan.image.platform, "gate": gate, "vulnerabilities": counts},
+            )
+
+        summary: Item = {
+            "PK": image_pk(digest),
+            "SK": SCAN_SK,
+            "type": "scan",
+            "kind": "image",
+            "digest": digest,
+            "registry": meta.registry,
+            "repository": meta.repository,
+            "tags": tags,
+            "pushed_at": timestamp_key(meta.pushed_at),
+            "scanned_at": timestamp_key(meta.scanned_at),
+            "index_digest": index_digest,
+            "platform": scan.image.platform,
+            "config_digest": scan.image.config_digest,
+            "os": scan.image.os.model_dump(mode="json"),
+            "vulnerabilities": counts,
+            "packages": len(scan.packages),
+            "secrets": len(scan.secrets),
+            "misconfigurations": len(scan.misconfigurations),
+            "suppressed": scan.summary.suppressed,
+            "db_version": scan.summary.db_version,
+            "gate": gate,
+            "reasons": list(scan.summary.reasons),
+            "sbom_key": key,
+        }
+        requests = [{"PutRequest": {"Item": serialize_item(i)}} for i in owned.values()]
+        requests += [{"DeleteRequest": {"Key": _typed_key(k)}} for k in stale]
+        requests.append({"PutRequest": {"Item": serialize_item(summary)}})
+        requests += repo_requests
+        self._batch_write(requests)
+
+    def put_index(
+        self, index_digest: str, children: Sequence[tuple[str, str | None]], meta: ScanMeta
+    ) -> None:
+        """Store a multi-arch push under its index digest, linking to one scan per child manifest
+        (each stored by `put_scan` with `meta.index_digest` set). The repository lists the index."""
+        refs = [ChildRef(digest=d, platform=p) for d, p in children]
+        tags, repo_requests = self._repo_requests(
+            digest=index_digest, kind="index", meta=meta, extra={"platform": None, "gate": None}
+        )
+        summary: Item = {
+            "PK": image_pk(index_digest),
+            "SK": SCAN_SK,
+            "type": "scan",
+            "kind": "index",
+            "digest": index_digest,
+            "registry": meta.registry,
+            "repository": meta.repository,
+            "tags": tags,
+            "pushed_at": timestamp_key(meta.pushed_at),
+            "scanned_at": timestamp_key(meta.scanned_at),
+            "children": [r.model_dump(mode="json") for r in refs],
+        }
+        stale = self._existing_scan_keys(index_digest)  # an index has no findings of its own
+        requests = [{"DeleteRequest": {"Key": _typed_key(k)}} for k in stale]
+        requests.append({"PutRequest": {"Item": serialize_item(summary)}})
+        requests += repo_requests
+        self._batch_write(requests)
+
+    def _put_sbom(self, scan: ImageScan) -> str:
+        key = sbom_key(scan.image.digest)
+        body = {
+            "format": "lifeguard-sbom",
+            "version": 1,
+            "image": scan.image.model_dump(mode="json"),
+            "packages": [p.model_dump(mode="json") for p in scan.packages],
+        }
+        self._s3.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=json.dumps(body, separators=(",", ":")).encode(),
+            ContentType="application/json",
+        )
+        return key
+
+    def _scan_owned_items(
+        self, scan: ImageScan, meta: ScanMeta, index_digest: str | None
+    ) -> dict[tuple[str, str], Item]:
+        """Findings (+ one pointer item per alias), secrets and misconfigurations, keyed by (PK, SK)
+        so that duplicates collapse (DynamoDB rejects a batch with a key twice)."""
+        digest = scan.image.digest
+        pk = image_pk(digest)
+        where = {
+            "digest": digest,
+            "index_digest": index_digest,
+            "registry": meta.registry,
+            "repository": meta.repository,
+        }
+        items: dict[tuple[str, str], Item] = {}
+        for vuln in scan.vulnerabilities:
+            fields = vuln.model_dump(mode="json")
+            finding: Item = {
+                "PK": pk,
+                "SK": finding_sk(vuln),
+                "type": "finding",
+                "GSI1PK": vuln_gsi_pk(vuln.id),
+                "GSI1SK": vuln_gsi_sk(digest, vuln),
+                "severity_rank": vuln.severity.rank,
+                **fields,
+                **where,
+            }
+            items[(pk, finding["SK"])] = finding
+            primary = vuln.id.upper()
+            for alias in dict.fromkeys(a for a in vuln.aliases if a and a.upper() != primary):
+                pointer = {k: v for k, v in finding.items() if k != "summary"}
+                pointer.update(
+                    SK=alias_sk(alias, vuln),
+                    type="alias",
+                    GSI1PK=vuln_gsi_pk(alias),
+                    matched_alias=alias,
+                )
+                items[(pk, pointer["SK"])] = pointer
+        for secret in scan.secrets:
+            item = {"PK": pk, "SK": secret_sk(secret), "type": "secret", **secret.model_dump(mode="json")}
+            items[(pk, item["SK"])] = item
+        for misconf in scan.misconfigurations:
+            item = {"PK": pk, "SK": misconf_sk(misconf), "type": "misconf", **misconf.model_dump(mode="json")}
+            items[(pk, item["SK"])] = item
+        return items
+
+    def _existing_scan_keys(self, digest: str) -> list[dict[str, str]]:
+        """Keys of the items an earlier scan of this digest wrote (consistent read: a re-scan
+        must see the previous one's writes to delete what it no longer finds)."""
+        keys: list[dict[str, str]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": "PK", "#sk": "SK"},
+            "ExpressionAttributeValues": {":pk": {"S": image_pk(digest)}},
+            "ProjectionExpression": "#pk, #sk",
+            "ConsistentRead": True,
+        }
+        while True:
+            resp = self._ddb.query(**kwargs)
+            for raw in resp.get("Items", []):
+                key = _plain_key(raw)
+                if key["SK"].startswith(SCAN_OWNED_PREFIXES):
+                    keys.append(key)
+            if not resp.get("LastEvaluatedKey"):
+                return keys
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    def _repo_requests(
+        self, *, digest: str, kind: str, meta: ScanMeta, extra: Mapping[str, Any]
+    ) -> tuple[list[str], list[dict[str, Any]]]:
+        """The repository listing item for (repository, digest), plus its pointer.
+
+        The listing is sorted by push time, so its sort key moves when a digest is pushed again
+        (a new tag): the pointer `DIGEST#<digest>` remembers the current listing key so the old
+        one is deleted and each digest is listed once. An older push time never moves it back
+        (events arrive out of order); tags accumulate (tags seen pushed for this digest)."""
+        pk = repo_pk(meta.registry, meta.repository)
+        pointer = self._get_item(pk, repo_pointer_sk(digest))
+        pushed_at = meta.pushed_at
+        tags = list(meta.tags)
+        requests: list[dict[str, Any]] = []
+        if pointer is not None:
+            tags = _merge_tags(pointer.get("tags") or [], meta.tags)
+            previous = datetime.fromisoformat(str(pointer["pushed_at"]))
+            pushed_at = max(pushed_at, previous)
+        new_sk = repo_image_sk(pushed_at, digest)
+        if pointer is not None and pointer.get("image_sk") != new_sk:
+            requests.append(
+                {"DeleteRequest": {"Key": _typed_key({"PK": pk, "SK": str(pointer["image_sk"])})}}
+            )
+        listing: Item = {
+            "PK": pk,
+            "SK": new_sk,
+            "type": "repo_image",
+            "GSI1PK": repo_name_gsi_pk(meta.repository),
+            "GSI1SK": repo_name_gsi_sk(pushed_at, meta.registry, digest),
+            "digest": digest,
+            "kind": kind,
+            "registry": meta.registry,
+            "repository": meta.repository,
+            "tags": tags,
+            "pushed_at": timestamp_key(pushed_at),
+            **extra,
+        }
+        marker: Item = {
+            "PK": pk,
+            "SK": repo_pointer_sk(digest),
+            "type": "repo_digest",
+            "image_sk": new_sk,
+            "pushed_at": timestamp_key(pushed_at),
+            "tags": tags,
+        }
+        requests += [
+            {"PutRequest": {"Item": serialize_item(listing)}},
+            {"PutRequest": {"Item": serialize_item(marker)}},
+        ]
+        return tags, requests
+
+    def _batch_write(self, requests: Sequence[dict[str, Any]]) -> None:
+        for start in range(0, len(requests), BATCH_WRITE_MAX):
+            self._write_chunk(list(requests[start : start + BATCH_WRITE_MAX]))
+
+    def _write_chunk(self, pending: list[dict[str, Any]]) -> None:
+        """One BatchWriteItem, then its UnprocessedItems again after 0.05, 0.1, 0.2 ... s (capped),
+        at most `max_attempts` calls in all. botocore already retries throttling errors; partial
+        success is ours to retry."""
+        for attempt in range(self._max_attempts):
+            resp = self._ddb.batch_write_item(RequestItems={self.table_name: pending})
+            pending = list((resp.get("UnprocessedItems") or {}).get(self.table_name) or [])
+            if not pending:
+                return
+            if attempt + 1 < self._max_attempts:
+                self._sleep(min(self._base_delay * 2**attempt, self._max_delay))
+        raise StoreError(
+            f"{len(pending)} writes to {self.table_name} still unprocessed "
+            f"after {self._max_attempts} attempts"
+        )
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    def get_image(self, digest: str) -> ImageRecord | None:
+        """The summary of an image, or of a multi-arch index with each child's summary."""
+        item = self._get_item(image_pk(digest), SCAN_SK)
+        if item is None:
+            return None
+        record = _record_from_item(item)
+        if record.kind != "index":
+            return record
+        refs = [ChildRef.model_validate(c) for c in item.get("children") or []]
+        found = self._batch_get_scans([r.digest for r in refs])
+        children = [
+            ChildImage(
+                digest=r.digest,
+                platform=r.platform,
+                image=_record_from_item(found[r.digest]) if r.digest in found else None,
+            )
+            for r in refs
+        ]
+        gates = [c.image.gate if c.image else None for c in children]
+        gate: str | None = None
+        if "fail" in gates:
+            gate = "fail"
+        elif gates and all(g == "pass" for g in gates):
+            gate = "pass"
+        reasons = [
+            f"{c.platform or c.digest}: {reason}" for c in children if c.image for reason in c.image.reasons
+        ]
+        return record.model_copy(update={"children": children, "gate": gate, "reasons": reasons})
+
+    def list_findings(
+        self,
+        digest: str,
+        severity: Severity | Collection[Severity] | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Page[Vulnerability]:
+        """An image's findings, worst severity first, then by id (the sort key does the sorting).
+        One severity is a key prefix; several become a key range, plus a filter when they are not
+        adjacent (e.g. CRITICAL,LOW)."""
+        wanted = _severity_set(severity)
+        pk = image_pk(digest)
+        values: dict[str, Any] = {":pk": pk}
+        names = {"#pk": "PK", "#sk": "SK"}
+        filter_expression: str | None = None
+        if not wanted:
+            condition = "#pk = :pk AND begins_with(#sk, :prefix)"
+            values[":prefix"] = FINDING_PREFIX
+        else:
+            digits = sorted(int(severity_key(s)) for s in wanted)
+            if len(digits) == 1:
+                condition = "#pk = :pk AND begins_with(#sk, :prefix)"
+                values[":prefix"] = f"{FINDING_PREFIX}{digits[0]}#"
+            else:
+                condition = "#pk = :pk AND #sk BETWEEN :lo AND :hi"
+                values[":lo"] = f"{FINDING_PREFIX}{digits[0]}#"
+                values[":hi"] = f"{FINDING_PREFIX}{digits[-1]}$"  # '$' sorts right after '#'
+                if digits[-1] - digits[0] + 1 != len(digits):
+                    names["#sev"] = "severity"
+                    placeholders = []
+                    for n, sev in enumerate(sorted(wanted, key=lambda s: -s.rank)):
+                        values[f":s{n}"] = sev.value
+                        placeholders.append(f":s{n}")
+                    filter_expression = f"#sev IN ({', '.join(placeholders)})"
+        scope = scope_of("findings", digest, ",".join(sorted(s.value for s in wanted)))
+        items, next_cursor = self._query_page(
+            scope=scope,
+            index=None,
+            partition=("PK", pk),
+            key_condition=condition,
+            names=names,
+            values=values,
+            filter_expression=filter_expression,
+            forward=True,
+            cursor=cursor,
+            limit=limit,
+        )
+        vulns = [Vulnerability.model_validate(_model_fields(i, Vulnerability.model_fields)) for i in items]
+        return Page[Vulnerability](items=vulns, next_cursor=next_cursor)
+
+    def images_for_vulnerability(
+        self, vuln_id: str, cursor: str | None = None, limit: int | None = None
+    ) -> Page[AffectedImage]:
+        """Every stored finding of `vuln_id` (primary id or alias, case-insensitive), by image
+        digest. A platform of a multi-arch image is listed with its `index_digest`."""
+        gsi_pk = vuln_gsi_pk(vuln_id)
+        items, next_cursor = self._query_page(
+            scope=scope_of("vuln", gsi_pk),
+            index=GSI1,
+            partition=("GSI1PK", gsi_pk),
+            key_condition="#pk = :pk",
+            names={"#pk": "GSI1PK"},
+            values={":pk": gsi_pk},
+            filter_expression=None,
+            forward=True,
+            cursor=cursor,
+            limit=limit,
+        )
+        affected = [
+            AffectedImage.model_validate(
+                {"vulnerability_id": i["id"], **_model_fields(i, AffectedImage.model_fields)}
+            )
+            for i in items
+        ]
+        return Page[AffectedImage](items=affected, next_cursor=next_cursor)
+
+    def images_for_repository(
+        self,
+        registry: str | None,
+        repository: str,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Page[RepositoryImage]:
+        """Images pushed to a repository, newest push first. Without a registry, the repository
+        name is looked up across every registry (through the GSI)."""
+        if registry:
+            pk = repo_pk(registry, repository)
+            items, next_cursor = self._query_page(
+                scope=scope_of("repo", pk),
+                index=None,
+                partition=("PK", pk),
+                key_condition="#pk = :pk AND begins_with(#sk, :prefix)",
+                names={"#pk": "PK", "#sk": "SK"},
+                values={":pk": pk, ":prefix": REPO_IMAGE_PREFIX},
+                filter_expression=None,
+                forward=False,
+                cursor=cursor,
+                limit=limit,
+            )
+        else:
+            gsi_pk = repo_name_gsi_pk(repository)
+            items, next_cursor = self._query_page(
+                scope=scope_of("reponame", gsi_pk),
+                index=GSI1,
+                partition=("GSI1PK", gsi_pk),
+                key_condition="#pk = :pk",
+                names={"#pk": "GSI1PK"},
+                values={":pk": gsi_pk},
+                filter_expression=None,
+                forward=False,
+                cursor=cursor,
+                limit=limit,
+            )
+        images = [
+            RepositoryImage.model_validate(_model_fields(i, RepositoryImage.model_fields)) for i in items
+        ]
+        return Page[RepositoryImage](items=images, next_cursor=next_cursor)
+
+    def list_secrets(self, digest: str) -> list[SecretFinding]:
+        """An image's secret findings (masked values and fingerprints only)."""
+        items = self._query_all(image_pk(digest), SECRET_PREFIX)
+        return [SecretFinding.model_validate(_model_fields(i, SecretFinding.model_fields)) for i in items]
+
+    def list_misconfigurations(self, digest: str) -> list[Misconfiguration]:
+        items = self._query_all(image_pk(digest), MISCONF_PREFIX)
+        return [
+            Misconfiguration.model_validate(_model_fields(i, Misconfiguration.model_fields)) for i in items
+        ]
+
+    # -- read plumbing -----------------------------------------------------------------------------
+
+    def _get_item(self, pk: str, sk: str) -> Item | None:
+        resp = self._ddb.get_item(
+            TableName=self.table_name, Key=_typed_key({"PK": pk, "SK": sk}), ConsistentRead=True
+        )
+        raw = resp.get("Item")
+        return deserialize_item(raw) if raw else None
+
+    def _batch_get_scans(self, digests: Sequence[str]) -> dict[str, Item]:
+        found: dict[str, Item] = {}
+        unique = list(dict.fromkeys(digests))
+        for start in range(0, len(unique), BATCH_GET_MAX):
+            keys = [
+                _typed_key({"PK": image_pk(d), "SK": SCAN_SK}) for d in unique[start : start + BATCH_GET_MAX]
+            ]
+            request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
+            for attempt in range(self._max_attempts):
+                resp = self._ddb.batch_get_item(RequestItems=request)
+                for raw in resp.get("Responses", {}).get(self.table_name, []):
+                    item = deserialize_item(raw)
+                    found[str(item["digest"])] = item
+                request = resp.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                if attempt + 1 < self._max_attempts:
+                    self._sleep(min(self._base_delay * 2**attempt, self._max_delay))
+            else:
+                raise StoreError(
+                    f"reads from {self.table_name} still unprocessed after {self._max_attempts} attempts"
+                )
+        return found
+
+    def _query_all(self, pk: str, prefix: str) -> list[Item]:
+        items: list[Item] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :prefix)",
+            "ExpressionAttributeNames": {"#pk": "PK", "#sk": "SK"},
+            "ExpressionAttributeValues": serialize_item({":pk": pk, ":prefix": prefix}),
+        }
+        while True:
+            resp = self._ddb.query(**kwargs)
+            items += [deserialize_item(raw) for raw in resp.get("Items", [])]
+            if not resp.get("LastEvaluatedKey"):
+                return items
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    def _query_page(
+        self,
+        *,
+        scope: str,
+        index: str | None,
+        partition: tuple[str, str],
+        key_condition: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+        filter_expression: str | None,
+        forward: bool,
+        cursor: str | None,
+        limit: int | None,
+    ) -> tuple[list[Item], str | None]:
+        """One page of exactly `limit` items (fewer only on the last page).
+
+        Reads limit+1 items so the last page says so (next_cursor None) instead of handing out a
+        cursor to an empty page. The cursor is the key of the last item *returned*, not DynamoDB's
+        LastEvaluatedKey: with a filter, or with the extra item, those differ."""
+        size = check_limit(limit)
+        key_names = _GSI1_KEYS if index else _TABLE_KEYS
+        start = decode_cursor(cursor, scope, key_names, partition)
+        collected: list[Item] = []
+        while True:
+            kwargs: dict[str, Any] = {
+                "TableName": self.table_name,
+                "KeyConditionExpression": key_condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": serialize_item(values),
+                "ScanIndexForward": forward,
+                "Limit": size + 1 - len(collected),
+            }
+            if index:
+                kwargs["IndexName"] = index
+            if filter_expression:
+                kwargs["FilterExpression"] = filter_expression
+            if start:
+                kwargs["ExclusiveStartKey"] = _typed_key(start)
+            resp = self._ddb.query(**kwargs)
+            collected += [deserialize_item(raw) for raw in resp.get("Items", [])]
+            last_key = resp.get("LastEvaluatedKey")
+            if len(collected) > size or not last_key:
+                break
+            start = _plain_key(last_key)
+        if len(collected) <= size:
+            return collected, None
+        page = collected[:size]
+        return page, encode_cursor({k: str(page[-1][k]) for k in key_names}, scope)
+
+
+def _severity_set(severity: Severity | Collection[Severity] | None) -> frozenset[Severity]:
+    if severity is None:
+        return frozenset()
+    if isinstance(severity, str):
+        return frozenset({Severity(severity)})
+    return frozenset(Severity(s) for s in severity)
+
+
+def _record_from_item(item: Mapping[str, Any]) -> ImageRecord:
+    fields = _model_fields(item, (f for f in ImageRecord.model_fields if f != "children"))
+    return ImageRecord.model_validate(fields)
+
+
+__all__ = [
+    "BATCH_WRITE_MAX",
+    "GSI1",
+    "ScanStore",
+    "deserialize_item",
+    "serialize_item",
+    "timestamp_key",
+]

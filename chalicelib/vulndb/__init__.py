@@ -1,0 +1,1 @@
+"""Vulnerability knowledge: version comparators, the OSV index, the matcher. No AWS inside."""

@@ -1,0 +1,209 @@
+"""The compiled vulnerability index: one SQLite file.
+
+Layout (schema version 1):
+- `meta(key, value)`: schema_version, built_at, db_version, record_count, sources.
+- `vulns(id, aliases, summary)`: one row per advisory; aliases as a JSON list.
+- `affected(family, release, name, vuln_id, ranges, versions, severity, severity_source,
+  cvss_score)`: one row per (advisory, affected package); looked up by the index on
+  (family, release, name), O(log n). `ranges` is compact JSON `[[type, [[kind, version], ...]], ...]`
+  with kind one of i/f/l/L (introduced, fixed, last_affected, limit); severity is decided at build
+  time so matching does no CVSS scoring.
+
+Writers build into a temporary file next to the target and rename it into place, so a reader never
+sees a half-written index."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from chalicelib.errors import VulnDBError
+from chalicelib.models import Severity
+from chalicelib.vulndb.ecosystems import normalise_name, split_ecosystem
+from chalicelib.vulndb.osv import LoadReport, OSVRange, OSVRecord, iter_records
+from chalicelib.vulndb.severity import choose
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = "1"
+_EVENT_KINDS = (("introduced", "i"), ("fixed", "f"), ("last_affected", "l"), ("limit", "L"))
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE vulns (id TEXT PRIMARY KEY, aliases TEXT NOT NULL, summary TEXT);
+CREATE TABLE affected (
+    family TEXT NOT NULL, release TEXT NOT NULL, name TEXT NOT NULL, vuln_id TEXT NOT NULL,
+    ranges TEXT NOT NULL, versions TEXT NOT NULL,
+    severity TEXT NOT NULL, severity_source TEXT NOT NULL, cvss_score REAL
+);
+"""
+_INDEXES = "CREATE INDEX affected_lookup ON affected (family, release, name);"
+
+
+@dataclass(frozen=True)
+class AffectedRow:
+    vuln_id: str
+    aliases: tuple[str, ...]
+    summary: str | None
+    ecosystem: str
+    ranges: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+    versions: frozenset[str]
+    severity: Severity
+    severity_source: str
+    cvss_score: float | None
+
+
+def _compact_ranges(ranges: list[OSVRange]) -> list[list[object]]:
+    out: list[list[object]] = []
+    for rng in ranges:
+        if rng.type not in ("ECOSYSTEM", "SEMVER"):
+            continue  # GIT ranges name commits, not package versions
+        events = [
+            [kind, value]
+            for event in rng.events
+            for attr, kind in _EVENT_KINDS
+            if (value := getattr(event, attr)) is not None
+        ]
+        if events:
+            out.append([rng.type, events])
+    return out
+
+
+def build_index(paths: list[Path], out: Path) -> LoadReport:
+    """Compile OSV inputs into the index at `out` (atomically replaced). Returns what was read and
+    rejected. An empty input gives a valid empty index; the caller warns."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report = LoadReport()
+    fd, tmp_name = tempfile.mkstemp(prefix=".vulndb-", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        with sqlite3.connect(tmp) as conn:
+            conn.executescript(_SCHEMA)
+            _insert(conn, iter_records(paths, report))
+            conn.executescript(_INDEXES)
+            built_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            meta = {
+                "schema_version": SCHEMA_VERSION,
+                "built_at": built_at,
+                "db_version": f"osv-{built_at}-{report.records}",
+                "record_count": str(report.records),
+                "sources": json.dumps(report.sources),
+            }
+            conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+        conn.close()
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return report
+
+
+def _insert(conn: sqlite3.Connection, records: Iterable[OSVRecord]) -> None:
+    vulns: list[tuple[str, str, str | None]] = []
+    rows: list[tuple[object, ...]] = []
+    for record in records:
+        if record.withdrawn:
+            continue
+        # upstream ids count as aliases: one finding per advisory, named by its CVE
+        aliases = sorted((set(record.aliases) | set(record.upstream)) - {record.id})
+        vulns.append((record.id, json.dumps(aliases), record.summary or _first_line(record.details)))
+        for affected in record.affected:
+            if affected.package is None:
+                continue
+            family, release = split_ecosystem(affected.package.ecosystem)
+            choice = choose(record, affected)
+            rows.append(
+                (
+                    family,
+                    release,
+                    normalise_name(family, affected.package.name),
+                    record.id,
+                    json.dumps(_compact_ranges(affected.ranges), separators=(",", ":")),
+                    json.dumps(affected.versions, separators=(",", ":")),
+                    choice.severity.value,
+                    choice.source,
+                    choice.cvss_score,
+                )
+            )
+        if len(rows) >= 10_000:
+            _flush(conn, vulns, rows)
+    _flush(conn, vulns, rows)
+
+
+def _first_line(text: str | None) -> str | None:
+    return text.strip().splitlines()[0][:300] if text and text.strip() else None
+
+
+def _flush(conn: sqlite3.Connection, vulns: list[tuple[str, str, str | None]], rows: list[tuple[object, ...]]) -> None:
+    # A later record with the same id replaces an earlier one (feeds are loaded in order).
+    conn.executemany("INSERT OR REPLACE INTO vulns VALUES (?, ?, ?)", vulns)
+    conn.executemany("INSERT INTO affected VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    vulns.clear()
+    rows.clear()
+
+
+class VulnIndex:
+    """Read side of the index. Open once per process (Lambda warm starts reuse it)."""
+
+    def __init__(self, path: Path) -> None:
+        if not path.is_file():
+            raise VulnDBError(
+                f"no vulnerability index at {path}: build one with "
+                "`python -m chalicelib db build --from OSV_DIR --out FILE`, or set LIFEGUARD_DB"
+            )
+        try:
+            self._conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+            self.meta = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.DatabaseError as exc:
+            raise VulnDBError(f"{path} is not a Lifeguard vulnerability index: {exc}") from exc
+        if self.meta.get("schema_version") != SCHEMA_VERSION:
+            raise VulnDBError(
+                f"{path} has index schema {self.meta.get('schema_version')!r}, "
+                f"this Lifeguard reads {SCHEMA_VERSION!r}: rebuild it with `db build`"
+            )
+        self.path = path
+
+    @property
+    def version(self) -> str:
+        return self.meta.get("db_version", "unknown")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def lookup_many(self, keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str, str], list[AffectedRow]]:
+        """Rows for many (family, release, normalised name) keys in one pass."""
+        wanted = sorted(set(keys))
+        found: dict[tuple[str, str, str], list[AffectedRow]] = {}
+        sql = (
+            "SELECT a.family, a.release, a.name, a.vuln_id, v.aliases, v.summary, a.ranges, a.versions,"
+            " a.severity, a.severity_source, a.cvss_score FROM affected a JOIN vulns v ON v.id = a.vuln_id"
+            " WHERE a.family = ? AND a.release = ? AND a.name = ?"
+        )
+        for key in wanted:
+            for row in self._conn.execute(sql, key):
+                family, release, name = row[0], row[1], row[2]
+                ecosystem = f"{family}:{release}" if release else family
+                found.setdefault((family, release, name), []).append(
+                    AffectedRow(
+                        vuln_id=row[3],
+                        aliases=tuple(json.loads(row[4])),
+                        summary=row[5],
+                        ecosystem=ecosystem,
+                        ranges=tuple(
+                            (rtype, tuple((kind, value) for kind, value in events))
+                            for rtype, events in json.loads(row[6])
+                        ),
+                        versions=frozenset(json.loads(row[7])),
+                        severity=Severity(row[8]),
+                        severity_source=row[9],
+                        cvss_score=row[10],
+                    )
+                )
+        return found

@@ -1,0 +1,193 @@
+"""Packages -> vulnerabilities, with OSV range semantics.
+
+- Distro packages (dpkg, apk, ...) match by their SOURCE package and source version, within their
+  own release only (`Debian:12` never matches a `Debian:11` record): that is how distributions
+  publish advisories.
+- Range semantics follow the OSV schema: events are ordered by the ecosystem's version rules,
+  `introduced` opens, `fixed` closes (exclusive), `last_affected` closes (inclusive), `limit` is an
+  upper bound on the whole range; explicit `versions` match exactly; `GIT` ranges are ignored.
+- Several records about one advisory (a GHSA and its CVE, an OSV and its PYSEC) are merged into one
+  finding per (advisory, package entry); the id is the smallest CVE id among them, the rest are
+  aliases, so the choice is stable across runs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cmp_to_key
+
+from chalicelib.models import Package, Severity, Vulnerability
+from chalicelib.vulndb import versions
+from chalicelib.vulndb.ecosystems import normalise_name, split_ecosystem
+from chalicelib.vulndb.index import AffectedRow, VulnIndex
+
+log = logging.getLogger(__name__)
+
+Compare = Callable[[str, str], int]
+
+#: families whose packages are matched by source package (OS distributions)
+DISTRO_FAMILIES = frozenset(
+    {
+        "Debian", "Ubuntu", "Alpine", "Wolfi", "Chainguard", "Red Hat", "Rocky Linux", "AlmaLinux",
+        "SUSE", "openSUSE", "Amazon Linux", "Oracle Linux", "Photon OS", "Mageia", "openEuler",
+    }
+)  # fmt: skip
+_SEMVER_NATIVE = frozenset({"npm", "Go", "crates.io"})
+_SOURCE_RANK = {"distro": 3, "cvss": 2, "database": 1, "none": 0}
+
+
+@dataclass(frozen=True)
+class _Hit:
+    row: AffectedRow
+    fixed: str | None
+
+
+def match_key(package: Package) -> tuple[str, str, str, str] | None:
+    """(family, release, lookup name, version to compare) for a package, None if unmatchable."""
+    if not package.ecosystem:
+        return None
+    family, release = split_ecosystem(package.ecosystem)
+    if family in DISTRO_FAMILIES:
+        name = package.source_name or package.name
+        version = package.source_version or package.version
+    else:
+        name, version = package.name, package.version
+    return family, release, normalise_name(family, name), version
+
+
+def match_packages(
+    packages: Iterable[Package], index: VulnIndex, ignore_unfixed: bool = False
+) -> list[Vulnerability]:
+    keyed = [(pkg, key) for pkg in packages if (key := match_key(pkg)) is not None]
+    rows_by_key = index.lookup_many((fam, rel, name) for _, (fam, rel, name, _) in keyed)
+    findings: list[Vulnerability] = []
+    for pkg, (family, release, name, version) in keyed:
+        rows = rows_by_key.get((family, release, name))
+        if not rows:
+            continue
+        hits = _hits(rows, pkg.ecosystem, family, version)
+        for group in _group_by_advisory(hits):
+            finding = _finding(pkg, group, pkg.ecosystem)
+            if ignore_unfixed and finding.fixed_version is None:
+                continue
+            findings.append(finding)
+    findings.sort(key=lambda v: (-v.severity.rank, v.id, v.package, v.path))
+    return findings
+
+
+def _hits(rows: list[AffectedRow], ecosystem: str, family: str, version: str) -> list[_Hit]:
+    hits = []
+    for row in rows:
+        try:
+            affected, fixed = is_affected(row, ecosystem, family, version)
+        except ValueError as exc:  # a version the ecosystem's rules reject, on either side
+            log.debug("cannot compare %s %s against %s: %s", ecosystem, version, row.vuln_id, exc)
+            continue
+        if affected:
+            hits.append(_Hit(row, fixed))
+    return hits
+
+
+def is_affected(row: AffectedRow, ecosystem: str, family: str, version: str) -> tuple[bool, str | None]:
+    """Whether `version` is affected by `row`, and the fix that closes the range containing it."""
+    in_list = version in row.versions
+    for range_type, events in row.ranges:
+        eco = ecosystem if range_type == "ECOSYSTEM" or family in _SEMVER_NATIVE else "Go"
+        affected, fixed = _in_range(lambda a, b, e=eco: versions.compare(e, a, b), version, events)
+        if affected:
+            return True, fixed
+    return in_list, None
+
+
+def _in_range(cmp: Compare, version: str, events: tuple[tuple[str, str], ...]) -> tuple[bool, str | None]:
+    def order(a: tuple[str, str], b: tuple[str, str]) -> int:
+        if a[1] == "0" and a[0] == "i":
+            return -1 if not (b[1] == "0" and b[0] == "i") else 0
+        if b[1] == "0" and b[0] == "i":
+            return 1
+        return cmp(a[1], b[1])
+
+    limits = [value for kind, value in events if kind == "L"]
+    ordered = sorted((e for e in events if e[0] != "L"), key=cmp_to_key(order))
+    affected = False
+    position = -1
+    for i, (kind, value) in enumerate(ordered):
+        if kind == "i" and (value == "0" or cmp(version, value) >= 0):
+            affected, position = True, i
+        elif kind == "f" and cmp(version, value) >= 0:
+            affected, position = False, i
+        elif kind == "l" and cmp(version, value) > 0:
+            affected, position = False, i
+    if affected and limits and all(cmp(version, lim) >= 0 for lim in limits):
+        affected = False
+    if not affected:
+        return False, None
+    for kind, value in ordered[position + 1 :]:
+        if kind == "f":
+            return True, value
+        if kind == "l":
+            return True, None
+    return True, None
+
+
+def _group_by_advisory(hits: list[_Hit]) -> list[list[_Hit]]:
+    """Union of records sharing any id or alias."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for hit in hits:
+        for alias in hit.row.aliases:
+            parent[find(alias)] = find(hit.row.vuln_id)
+    groups: dict[str, list[_Hit]] = {}
+    for hit in hits:
+        groups.setdefault(find(hit.row.vuln_id), []).append(hit)
+    return list(groups.values())
+
+
+def primary_id(ids: set[str]) -> str:
+    """CVE first, then the smallest id: stable whatever order the records came in."""
+    cves = sorted(i for i in ids if i.startswith("CVE-"))
+    return cves[0] if cves else sorted(ids)[0]
+
+
+def _finding(pkg: Package, group: list[_Hit], ecosystem: str) -> Vulnerability:
+    ids = {h.row.vuln_id for h in group} | {a for h in group for a in h.row.aliases}
+    vid = primary_id(ids)
+    rated = max(group, key=lambda h: (_SOURCE_RANK.get(h.row.severity_source, 0), h.row.severity.rank))
+    scores = [h.row.cvss_score for h in group if h.row.cvss_score is not None]
+    fixes = [h.fixed for h in group if h.fixed]
+    fixed = max(fixes, key=cmp_to_key(_fix_order(ecosystem))) if fixes else None
+    summary = next((h.row.summary for h in group if h.row.vuln_id == vid and h.row.summary), None)
+    return Vulnerability(
+        id=vid,
+        aliases=sorted(ids - {vid}),
+        package=pkg.name,
+        ecosystem=ecosystem,
+        installed_version=pkg.version,
+        fixed_version=fixed,
+        severity=rated.row.severity,
+        cvss_score=max(scores) if scores else None,
+        path=pkg.path,
+        purl=pkg.purl or None,
+        layer=pkg.layer,
+        severity_source=rated.row.severity_source,
+        summary=summary or next((h.row.summary for h in group if h.row.summary), None),
+    )
+
+
+def _fix_order(ecosystem: str) -> Compare:
+    def order(a: str, b: str) -> int:
+        try:
+            return versions.compare(ecosystem, a, b)
+        except ValueError:
+            return (a > b) - (a < b)
+
+    return order
+
+

@@ -1,0 +1,46 @@
+"""Shared pytest fixtures. One section per subsystem; keep each fixture small and documented.
+Helpers that are more than a fixture live in their own module under tests/ (e.g.
+tests/registry_server.py) and are only wired up here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.registry_server import RegistryServer, require_registry, start_registry
+
+# --- OCI registry (real docker-registry on 127.0.0.1) -----------------------------------------
+
+
+@pytest.fixture(scope="session")
+def registry_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    """One anonymous registry for the whole session (HTTP). Use unique repository names per test;
+    blobs are shared across repositories, so never tamper with storage here (use make_registry)."""
+    require_registry()
+    server = start_registry(tmp_path_factory.mktemp("registry"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def make_registry(tmp_path: Path) -> Iterator[Callable[..., RegistryServer]]:
+    """A factory for registries private to one test (`htpasswd=`, `token=` variants); all are
+    stopped when the test ends."""
+    require_registry()
+    started: list[RegistryServer] = []
+
+    def make(**kwargs: Any) -> RegistryServer:
+        server = start_registry(tmp_path / f"registry-{len(started)}", **kwargs)
+        started.append(server)
+        return server
+
+    try:
+        yield make
+    finally:
+        for server in started:
+            server.stop()
