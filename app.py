@@ -3,11 +3,10 @@ for events, chalicelib.api for routes). No logic here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from chalice import Chalice, ConvertToMiddleware, IAMAuthorizer, Response
-from chalice.app import CloudWatchEvent, SQSEvent
+from chalice.app import Chalice, CloudWatchEvent, ConvertToMiddleware, IAMAuthorizer, Response, SQSEvent
 
 from chalicelib import api, handlers, runtime
 from chalicelib.observability import logger, metrics, tracer
@@ -28,12 +27,12 @@ SCAN_QUEUE = "lifeguard-scan-requests"
 
 @app.on_cw_event(ECR_PUSH_PATTERN, name="on_ecr_image_action")
 def on_ecr_image_action(event: CloudWatchEvent) -> dict[str, Any]:
-    return handlers.handle_ecr_event(event.to_dict(), app.lambda_context)
+    return handlers.handle_ecr_event(event.to_dict(), event.context)
 
 
 @app.on_sqs_message(queue=SCAN_QUEUE, batch_size=5, name="on_scan_request")
 def on_scan_request(event: SQSEvent) -> dict[str, Any]:
-    return dict(handlers.handle_scan_batch(event.to_dict(), app.lambda_context))
+    return dict(handlers.handle_scan_batch(event.to_dict(), event.context))
 
 
 def _respond(call: Callable[[], api.Response]) -> Response:
@@ -46,7 +45,7 @@ def _respond(call: Callable[[], api.Response]) -> Response:
     return Response(body=body, status_code=status, headers={"Content-Type": "application/json"})
 
 
-def _request() -> tuple[dict[str, str] | None, dict[str, str] | None]:
+def _request() -> tuple[Mapping[str, str] | None, Mapping[str, str] | None]:
     request = app.current_request
     assert request is not None
     return request.uri_params, request.query_params

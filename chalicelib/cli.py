@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     scan = sub.add_parser("scan", help="scan an image and match vulnerabilities")
-    scan.add_argument("source", help="oci:DIR[:TAG] | docker-archive:FILE | dir:PATH | registry:HOST/REPO[:TAG|@DIGEST]")
+    scan.add_argument(
+        "source", help="oci:DIR[:TAG] | docker-archive:FILE | dir:PATH | registry:HOST/REPO[:TAG|@DIGEST]"
+    )
     scan.add_argument("--db", type=Path, default=None, help="vulnerability index (default: $LIFEGUARD_DB)")
     scan.add_argument("--format", choices=FORMATS, default="table")
     scan.add_argument("--fail-on", type=_severity, default=None, metavar="SEVERITY")

@@ -46,14 +46,13 @@ def decode_authorization_token(token: str) -> Credentials:
 def ecr_basic_credentials(registry_host: str, ecr_client: Any) -> Credentials:
     """Basic credentials for an ECR registry host, from `GetAuthorizationToken`.
 
-    `ecr_client` is a boto3 ECR client for the registry's region. The registry's account is passed
-    as `registryIds` where the API still accepts it, so a cross-account pull asks for the right
-    registry; the caller's role must be allowed to pull from it."""
-    account = ecr_account_of(registry_host)
-    if account is None:
+    `ecr_client` is a boto3 ECR client for the registry's region. The token works for every ECR
+    registry the caller may pull from (`registryIds` is deprecated), so a cross-account pull needs
+    only the repository policy, or a client built from an assumed role."""
+    if ecr_account_of(registry_host) is None:
         raise RegistryError(f"{registry_host!r} is not an ECR registry host")
     try:
-        response = ecr_client.get_authorization_token(registryIds=[account])
+        response = ecr_client.get_authorization_token()
     except Exception as exc:  # botocore raises many shapes; the caller needs one
         raise RegistryError(f"ECR GetAuthorizationToken failed for {registry_host}: {exc}") from exc
     data = response.get("authorizationData") or []

@@ -3,6 +3,7 @@ call idempotent, turn failures into partial batch responses. No scanning logic h
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -36,21 +37,22 @@ def _idempotency_config() -> IdempotencyConfig:
 
 
 @cache
-def _idempotent_scan() -> Any:
+def _idempotent_scan() -> Callable[..., ScanOutcome]:
     persistence = DynamoDBPersistenceLayer(
         table_name=runtime.settings().idempotency_table, boto3_client=runtime.client("dynamodb")
     )
 
-    @idempotent_function(
+    def scan(request: ScanRequest) -> ScanOutcome:
+        return scan_pushed_image(request, runtime.scan_deps())
+
+    wrapped: Callable[..., ScanOutcome] = idempotent_function(
+        scan,
         data_keyword_argument="request",
         persistence_store=persistence,
         config=_idempotency_config(),
         output_serializer=PydanticSerializer(model=ScanOutcome),
     )
-    def scan(request: ScanRequest) -> ScanOutcome:
-        return scan_pushed_image(request, runtime.scan_deps())
-
-    return scan
+    return wrapped
 
 
 def reset() -> None:

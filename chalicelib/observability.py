@@ -3,10 +3,15 @@ carry the image digest as correlation id; metrics go out as CloudWatch EMF."""
 
 from __future__ import annotations
 
+import warnings
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from chalicelib.models import SEVERITIES_WORST_FIRST, ImageScan
+
+# API routes publish no metrics; Powertools warns on every such invocation otherwise.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 SERVICE = "lifeguard"
 logger = Logger(service=SERVICE)

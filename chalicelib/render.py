@@ -15,7 +15,9 @@ _AVAILABLE = ("table", "json")
 def render(scans: Sequence[ImageScan], fmt: str, as_list: bool) -> str:
     """`as_list`: the contract's JSON array for `--all-platforms`, else a single object."""
     if fmt not in _AVAILABLE:
-        raise InputError(f"--format {fmt} is not available in this version; use one of {', '.join(_AVAILABLE)}")
+        raise InputError(
+            f"--format {fmt} is not available in this version; use one of {', '.join(_AVAILABLE)}"
+        )
     if fmt == "json":
         docs = [s.model_dump(mode="json") for s in scans]
         return json.dumps(docs if as_list else docs[0], indent=2)
@@ -50,7 +52,10 @@ def render_table(scan: ImageScan) -> str:
             continue
         widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
         lines += ["", f"{severity.value} ({len(rows)})"]
-        lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in (header, *rows)]
+        lines += [
+            "  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+            for r in (header, *rows)
+        ]
     if not scan.vulnerabilities:
         lines += ["", "No vulnerabilities found."]
     return "\n".join(lines)

@@ -38,7 +38,9 @@ def settings() -> Settings:
 @cache
 def client(service: str, region: str | None = None) -> Any:
     """boto3 honours AWS_ENDPOINT_URL, which points every client at moto locally."""
-    return boto3.session.Session().client(service, region_name=region or settings().region, config=_BOTO_CONFIG)
+    return boto3.session.Session().client(
+        service, region_name=region or settings().region, config=_BOTO_CONFIG
+    )
 
 
 @cache
@@ -71,6 +73,12 @@ class _IndexCache:
         self._index: VulnIndex | None = None
         self._etag: str | None = None
         self._checked = 0.0
+
+    def clear(self) -> None:
+        with self._lock:
+            if self._index is not None:
+                self._index.close()
+            self._index, self._etag, self._checked = None, None, 0.0
 
     def get(self) -> VulnIndex:
         location = settings().db
@@ -120,7 +128,6 @@ def scan_deps() -> ScanDeps:
 
 def reset() -> None:
     """Forget cached settings, clients and the index (tests and the demo change the environment)."""
-    global _index_cache
     for fn in (settings, client, store, registry_config, _credentials, scan_deps):
         fn.cache_clear()
-    _index_cache = _IndexCache()
+    _index_cache.clear()

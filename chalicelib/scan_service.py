@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -80,7 +80,7 @@ class ScanDeps:
     store: ScanStore
     index: Callable[[], VulnIndex]
     open_source: Callable[[str], ImageSource]
-    options: ScanOptions = ScanOptions()
+    options: ScanOptions = field(default_factory=ScanOptions)
 
 
 def scan_pushed_image(request: ScanRequest, deps: ScanDeps) -> ScanOutcome:

@@ -38,6 +38,7 @@ from chalicelib.image.model import ImageSource, LayerRef, ResolvedImage
 from chalicelib.image.reference import Reference, parse_reference
 from chalicelib.image.registry_auth import CredentialsProvider, RegistryAuth, parse_www_authenticate
 from chalicelib.image.registry_config import Endpoint, RegistryConfig
+from chalicelib.image.registry_layout import push_layout
 from chalicelib.image.streams import check_digest, new_hasher, sha256_digest, verified_stream, verify_bytes
 
 USER_AGENT = "lifeguard/0.1 (+oci-distribution-client)"
@@ -118,7 +119,7 @@ class RegistryClient:
     ) -> None:
         self.endpoint: Endpoint = config.endpoint(registry)
         self.registry = self.endpoint.registry
-        self._config = config
+        self.config = config
         self._pool = pool or urllib3.PoolManager(num_pools=8, maxsize=8)
         self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
         self._retries = Retry(
@@ -202,7 +203,9 @@ class RegistryClient:
                 "GET", url, headers=headers, redirect=False, retries=self._retries, timeout=self._timeout
             )
         except Urllib3HTTPError as exc:
-            raise RegistryError(f"cannot reach token realm {url.split('?', maxsplit=1)[0]}: {_reason(exc)}") from exc
+            raise RegistryError(
+                f"cannot reach token realm {url.split('?', maxsplit=1)[0]}: {_reason(exc)}"
+            ) from exc
 
     def _fail(self, response: urllib3.BaseHTTPResponse, what: str) -> NoReturn:
         """Raise the typed error for an error answer, with the registry's own code + message."""
@@ -243,7 +246,7 @@ class RegistryClient:
                 raise RegistryError(f"registry {self.registry} redirected without a Location")
             target = urljoin(url, location)
             scheme, authority = _origin(target)
-            if not (scheme == "https" or (scheme == "http" and authority in self._config.insecure)):
+            if not (scheme == "https" or (scheme == "http" and authority in self.config.insecure)):
                 raise RegistryError(f"registry {self.registry} redirected to a refused URL {target!r}")
             url = target
         raise RegistryError(f"registry {self.registry}: more than {MAX_REDIRECTS} redirects")
@@ -362,7 +365,7 @@ class RegistryClient:
         if size is not None and size > limit:
             raise ManifestError(f"blob {digest} is {size} bytes, more than the {limit} allowed here")
         with self.open_blob(repository, digest, size) as stream:
-            data = stream.read(limit + 1)
+            data = _read_exactly(stream, limit + 1)
             if len(data) > limit:
                 raise ManifestError(f"blob {digest} is larger than the {limit} bytes allowed here")
             return data
@@ -529,90 +532,12 @@ class RegistryClient:
             raise DigestMismatchError(f"registry stored manifest as {answered}, expected {digest}")
         return digest
 
-    # --- OCI layout -> registry ------------------------------------------------------------
-
     def push_oci_layout(
         self, layout_dir: str | Path, repository: str, tag: str, *, layout_ref: str | None = None
     ) -> str:
-        """Copy an image from an OCI image layout into `repository:tag`; returns the pushed
-        (top-level) manifest digest.
-
-        The image is the index.json entry whose `org.opencontainers.image.ref.name` is
-        `layout_ref`, else the only entry. When index.json lists several platform manifests and
-        no `layout_ref` is given, they are pushed under a new OCI index built from their
-        descriptors (ref.name annotations dropped). Nested indexes are copied whole, children by
-        digest first, so the registry never sees a manifest before what it references."""
-        root = Path(layout_dir)
-        if not (root / "oci-layout").is_file() or not (root / "index.json").is_file():
-            raise InputError(f"{root} is not an OCI image layout (no oci-layout / index.json)")
-        top = oci.parse_index((root / "index.json").read_bytes(), f"{root}/index.json")
-        descriptors = top.manifests
-        if layout_ref is not None:
-            descriptors = [d for d in descriptors if d.annotations.get(oci.REF_NAME_ANNOTATION) == layout_ref]
-            if not descriptors:
-                raise InputError(f"{root}: no manifest named {layout_ref!r} in index.json")
-        if not descriptors:
-            raise InputError(f"{root}: index.json lists no manifests")
-        if len(descriptors) == 1:
-            return self._push_layout_descriptor(root, repository, descriptors[0], tag)
-        if layout_ref is None and any(d.platform is None for d in descriptors):
-            names = sorted({d.annotations.get(oci.REF_NAME_ANNOTATION, d.digest) for d in descriptors})
-            raise InputError(f"{root} holds several images ({', '.join(names)}): say which with layout_ref")
-        for descriptor in descriptors:
-            self._push_layout_descriptor(root, repository, descriptor, None)
-        index = {
-            "schemaVersion": 2,
-            "mediaType": oci.OCI_INDEX,
-            "manifests": [_clean_descriptor(d) for d in descriptors],
-        }
-        body = json.dumps(index, separators=(",", ":")).encode()
-        return self.push_manifest(repository, tag, body, oci.OCI_INDEX)
-
-    def _push_layout_descriptor(
-        self, root: Path, repository: str, descriptor: oci.Descriptor, tag: str | None
-    ) -> str:
-        body = verify_bytes(
-            _layout_blob(root, descriptor.digest).read_bytes(), descriptor.digest, descriptor.size, "manifest"
-        )
-        doc = oci.parse_json(body, f"manifest {descriptor.digest}")
-        kind = oci.document_kind(doc, descriptor.media_type)
-        media_type = (
-            doc.get("mediaType")
-            or descriptor.media_type
-            or (oci.OCI_INDEX if kind == "index" else oci.OCI_MANIFEST)
-        )
-        if kind == "index":
-            for child in oci.parse_index(body).manifests:
-                self._push_layout_descriptor(root, repository, child, None)
-        else:
-            manifest = oci.parse_manifest(body, f"manifest {descriptor.digest}")
-            for blob in [manifest.config, *manifest.layers]:
-                path = _layout_blob(root, blob.digest)
-                if path.stat().st_size != blob.size:
-                    raise DigestMismatchError(
-                        f"layout blob {blob.digest}: {path.stat().st_size} bytes, descriptor says {blob.size}"
-                    )
-                with path.open("rb") as stream:
-                    self.push_blob(repository, stream, blob.digest, size=blob.size)
-        return self.push_manifest(repository, tag or descriptor.digest, body, str(media_type))
-
-
-def _layout_blob(root: Path, digest: str) -> Path:
-    algorithm, hex_ = check_digest(digest).split(":", 1)
-    path = root / "blobs" / algorithm / hex_
-    if not path.is_file():
-        raise InputError(f"{root}: blob {digest} is missing from the layout")
-    return path
-
-
-def _clean_descriptor(descriptor: oci.Descriptor) -> dict[str, Any]:
-    data = descriptor.model_dump(by_alias=True, exclude_none=True)
-    annotations = {k: v for k, v in descriptor.annotations.items() if k != oci.REF_NAME_ANNOTATION}
-    if annotations:
-        data["annotations"] = annotations
-    else:
-        data.pop("annotations", None)
-    return data
+        """Copy an image from an OCI image layout into `repository:tag` (see
+        `registry_layout.push_layout`); returns the pushed top-level manifest digest."""
+        return push_layout(self, Path(layout_dir), repository, tag, layout_ref=layout_ref)
 
 
 # --- the registry as an ImageSource ------------------------------------------------------------

@@ -9,7 +9,8 @@ _PEP503 = re.compile(r"[-_.]+")
 
 
 def split_ecosystem(ecosystem: str) -> tuple[str, str]:
-    """`Debian:12` -> (`Debian`, `12`); `Ubuntu:22.04:LTS` -> (`Ubuntu`, `22.04:LTS`); `PyPI` -> (`PyPI`, '')."""
+    """`Debian:12` -> (`Debian`, `12`); `Ubuntu:22.04:LTS` -> (`Ubuntu`, `22.04:LTS`);
+    `PyPI` -> (`PyPI`, '')."""
     family, _, release = ecosystem.partition(":")
     return family, release
 

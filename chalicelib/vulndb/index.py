@@ -141,7 +141,9 @@ def _first_line(text: str | None) -> str | None:
     return text.strip().splitlines()[0][:300] if text and text.strip() else None
 
 
-def _flush(conn: sqlite3.Connection, vulns: list[tuple[str, str, str | None]], rows: list[tuple[object, ...]]) -> None:
+def _flush(
+    conn: sqlite3.Connection, vulns: list[tuple[str, str, str | None]], rows: list[tuple[object, ...]]
+) -> None:
     # A later record with the same id replaces an earlier one (feeds are loaded in order).
     conn.executemany("INSERT OR REPLACE INTO vulns VALUES (?, ?, ?)", vulns)
     conn.executemany("INSERT INTO affected VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
@@ -172,12 +174,14 @@ class VulnIndex:
 
     @property
     def version(self) -> str:
-        return self.meta.get("db_version", "unknown")
+        return str(self.meta.get("db_version", "unknown"))
 
     def close(self) -> None:
         self._conn.close()
 
-    def lookup_many(self, keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str, str], list[AffectedRow]]:
+    def lookup_many(
+        self, keys: Iterable[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], list[AffectedRow]]:
         """Rows for many (family, release, normalised name) keys in one pass."""
         wanted = sorted(set(keys))
         found: dict[tuple[str, str, str], list[AffectedRow]] = {}

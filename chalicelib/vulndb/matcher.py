@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cmp_to_key
 
-from chalicelib.models import Package, Severity, Vulnerability
+from chalicelib.models import Package, Vulnerability
 from chalicelib.vulndb import versions
 from chalicelib.vulndb.ecosystems import normalise_name, split_ecosystem
 from chalicelib.vulndb.index import AffectedRow, VulnIndex
@@ -90,44 +90,42 @@ def _hits(rows: list[AffectedRow], ecosystem: str, family: str, version: str) ->
 
 
 def is_affected(row: AffectedRow, ecosystem: str, family: str, version: str) -> tuple[bool, str | None]:
-    """Whether `version` is affected by `row`, and the fix that closes the range containing it."""
-    in_list = version in row.versions
+    """Whether `version` is affected by `row`, and the fix that closes the range containing it.
+    SEMVER ranges outside semver-native ecosystems use lenient semver (OSV's rule)."""
     for range_type, events in row.ranges:
         eco = ecosystem if range_type == "ECOSYSTEM" or family in _SEMVER_NATIVE else "Go"
-        affected, fixed = _in_range(lambda a, b, e=eco: versions.compare(e, a, b), version, events)
+        affected, fixed = _in_range(versions.comparator(eco).key, version, events)
         if affected:
             return True, fixed
-    return in_list, None
+    return version in row.versions, None
 
 
-def _in_range(cmp: Compare, version: str, events: tuple[tuple[str, str], ...]) -> tuple[bool, str | None]:
-    def order(a: tuple[str, str], b: tuple[str, str]) -> int:
-        if a[1] == "0" and a[0] == "i":
-            return -1 if not (b[1] == "0" and b[0] == "i") else 0
-        if b[1] == "0" and b[0] == "i":
-            return 1
-        return cmp(a[1], b[1])
-
-    limits = [value for kind, value in events if kind == "L"]
-    ordered = sorted((e for e in events if e[0] != "L"), key=cmp_to_key(order))
-    affected = False
-    position = -1
-    for i, (kind, value) in enumerate(ordered):
-        if kind == "i" and (value == "0" or cmp(version, value) >= 0):
+def _in_range(
+    key: Callable[[str], versions.SortKey], version: str, events: tuple[tuple[str, str], ...]
+) -> tuple[bool, str | None]:
+    """OSV's evaluation: walk the events in version order; the last one at or below `version`
+    decides. The fix is the next `fixed` event above it (none when `last_affected` comes first).
+    Keys only promise `<` and `>`, hence `not a < b` for `a >= b`."""
+    installed = key(version)
+    ordered = sorted(
+        ((0, None) if kind == "i" and value == "0" else (1, key(value)), kind, value)
+        for kind, value in events
+        if kind != "L"
+    )
+    affected, position = False, -1
+    for i, ((_, event_key), kind, _value) in enumerate(ordered):
+        if kind == "i" and (event_key is None or not installed < event_key):
             affected, position = True, i
-        elif kind == "f" and cmp(version, value) >= 0:
+        elif event_key is not None and (
+            (kind == "f" and not installed < event_key) or (kind == "l" and installed > event_key)
+        ):
             affected, position = False, i
-        elif kind == "l" and cmp(version, value) > 0:
-            affected, position = False, i
-    if affected and limits and all(cmp(version, lim) >= 0 for lim in limits):
-        affected = False
-    if not affected:
+    limits = [key(value) for kind, value in events if kind == "L"]
+    if not affected or (limits and all(not installed < limit for limit in limits)):
         return False, None
-    for kind, value in ordered[position + 1 :]:
-        if kind == "f":
-            return True, value
-        if kind == "l":
-            return True, None
+    for _, kind, value in ordered[position + 1 :]:
+        if kind in ("f", "l"):
+            return True, value if kind == "f" else None
     return True, None
 
 
@@ -182,12 +180,12 @@ def _finding(pkg: Package, group: list[_Hit], ecosystem: str) -> Vulnerability:
 
 
 def _fix_order(ecosystem: str) -> Compare:
+    cmp = versions.comparator(ecosystem).compare
+
     def order(a: str, b: str) -> int:
         try:
-            return versions.compare(ecosystem, a, b)
+            return cmp(a, b)
         except ValueError:
             return (a > b) - (a < b)
 
     return order
-
-

@@ -205,7 +205,7 @@ def test_push_then_pull_multilayer_image_by_tag_and_digest(registry_server: Regi
     assert client.head_manifest(repo, "v1") == image.digest
     assert client.head_manifest(repo, "nope") is None
 
-    source = registry_source(f"registry:{registry_server.authority}/{repo}:v1", config=client._config)
+    source = registry_source(f"registry:{registry_server.authority}/{repo}:v1", config=client.config)
     [resolved] = source.resolve()
     assert resolved.manifest_digest == image.digest
     assert resolved.index_digest is None
@@ -220,7 +220,7 @@ def test_push_then_pull_multilayer_image_by_tag_and_digest(registry_server: Regi
         with source.open_blob(layer) as stream:
             assert stream.read() == blob
 
-    by_digest = registry_source(f"{registry_server.authority}/{repo}@{image.digest}", config=client._config)
+    by_digest = registry_source(f"{registry_server.authority}/{repo}@{image.digest}", config=client.config)
     [again] = by_digest.resolve()
     assert (again.manifest_digest, again.config_digest) == (image.digest, image.config_digest)
 
@@ -232,7 +232,7 @@ def test_docker_schema2_manifest(registry_server: RegistryServer) -> None:
     push_image(client, repo, image, "latest")
     fetched = client.get_manifest(repo, "latest")
     assert (fetched.media_type, fetched.digest) == (oci.DOCKER_MANIFEST, image.digest)
-    [resolved] = registry_source(f"{registry_server.authority}/{repo}", config=client._config).resolve()
+    [resolved] = registry_source(f"{registry_server.authority}/{repo}", config=client.config).resolve()
     assert [layer.media_type for layer in resolved.layers] == [oci.DOCKER_LAYER_GZIP] * 2
 
 
@@ -248,7 +248,7 @@ def test_two_platform_index_and_platform_selection(registry_server: RegistryServ
     assert client.get_tag_list(repo) == ["multi"]  # children went by digest
     assert client.get_manifest(repo, "multi").media_type == oci.OCI_INDEX
 
-    source = registry_source(f"{registry_server.authority}/{repo}:multi", config=client._config)
+    source = registry_source(f"{registry_server.authority}/{repo}:multi", config=client.config)
     [default] = source.resolve()
     assert (default.manifest_digest, default.index_digest, default.platform) == (
         amd64.digest,
@@ -263,7 +263,7 @@ def test_two_platform_index_and_platform_selection(registry_server: RegistryServ
     ):
         source.resolve(platform="linux/s390x")
     [pinned] = registry_source(
-        f"{registry_server.authority}/{repo}@{index_digest}", config=client._config
+        f"{registry_server.authority}/{repo}@{index_digest}", config=client.config
     ).resolve(platform="linux/arm64/v8")
     assert pinned.manifest_digest == arm64.digest
 
@@ -333,7 +333,7 @@ def test_tampered_storage_is_detected(make_registry: Callable[..., RegistryServe
     repo = "lifeguard/tamper"
     image = build_image(tag="tamper")
     push_image(client, repo, image, "v1")
-    source = registry_source(f"{server.authority}/{repo}:v1", config=client._config)
+    source = registry_source(f"{server.authority}/{repo}:v1", config=client.config)
     [resolved] = source.resolve()
 
     layer = resolved.layers[1]
@@ -716,6 +716,8 @@ def test_blob_redirect_drops_credentials_and_tampered_bytes_fail(
 
     with pytest.raises(DigestMismatchError, match=f"!= expected {bad_digest}"):
         client.get_blob("app", bad_digest, len(good))
+    with pytest.raises(DigestMismatchError, match=f"registry sends {len(good)} bytes, descriptor says 5"):
+        client.get_blob("app", digest, 5)
 
     refused = RegistryClient(
         reg.authority,

@@ -43,7 +43,11 @@ def test_push_event_becomes_a_scan_request() -> None:
     request = ScanRequest.from_event(parse_ecr_event(ecr_event(extra="ignored")))
     assert request is not None
     assert request.reference == f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/payments/api@{DIGEST}"
-    assert (request.tag, request.action, request.pushed_at.isoformat()) == ("v1", "PUSH", "2024-05-01T12:00:00+00:00")
+    assert (request.tag, request.action, request.pushed_at.isoformat()) == (
+        "v1",
+        "PUSH",
+        "2024-05-01T12:00:00+00:00",
+    )
 
 
 def test_push_by_digest_has_no_tag_and_sqs_body_string_parses() -> None:
@@ -86,7 +90,9 @@ def _scan(*severities: tuple[Severity, str | None]) -> ImageScan:
 
 
 def test_gate_fail_on_threshold_and_fixable_only() -> None:
-    scan = _scan((Severity.CRITICAL, None), (Severity.HIGH, "2"), (Severity.LOW, "2"), (Severity.UNKNOWN, None))
+    scan = _scan(
+        (Severity.CRITICAL, None), (Severity.HIGH, "2"), (Severity.LOW, "2"), (Severity.UNKNOWN, None)
+    )
     assert evaluate(scan, GateRules()) == ("pass", [])
     assert evaluate(scan, GateRules(fail_on=Severity.HIGH)) == (
         "fail",

@@ -76,6 +76,7 @@ def test_aliases_merge_into_one_cve_named_finding(index: VulnIndex) -> None:
 def test_introduced_bound_and_multiple_ranges(index: VulnIndex) -> None:
     # requests < 2.3.0 is before CVE-2023-32681 was introduced
     assert [v.id for v in match_packages([lang("PyPI", "requests", "2.2.1")], index)] == ["CVE-2024-35195"]
+
     # minimist has two ranges: <0.2.4 and [1.0.0, 1.2.6)
     def fix(version: str) -> list[str | None]:
         return [v.fixed_version for v in match_packages([lang("npm", "minimist", version)], index)]
@@ -129,5 +130,7 @@ def test_range_semantics_last_affected_limit_and_versions(tmp_path: Path) -> Non
 
 
 def test_unparseable_installed_version_is_skipped_not_fatal(index: VulnIndex) -> None:
-    found = match_packages([lang("PyPI", "requests", "not a version!"), lang("npm", "lodash", "4.17.20")], index)
+    found = match_packages(
+        [lang("PyPI", "requests", "not a version!"), lang("npm", "lodash", "4.17.20")], index
+    )
     assert [(v.package, v.id) for v in found] == [("lodash", "CVE-2021-23337"), ("lodash", "CVE-2020-28500")]

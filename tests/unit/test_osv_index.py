@@ -58,17 +58,24 @@ def test_fixture_feed_compiles_with_exact_rows(tmp_path: Path) -> None:
 def test_distro_rating_beats_cvss_and_database_label_is_last(tmp_path: Path) -> None:
     src = tmp_path / "in"
     src.mkdir()
-    rated = _record("REC-1", severity=[{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}])
+    rated = _record(
+        "REC-1", severity=[{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]
+    )
     rated["affected"][0]["ecosystem_specific"] = {"urgency": "low"}  # type: ignore[index]
     labelled = _record("REC-2", database_specific={"severity": "MODERATE"})
     v4 = _record(
-        "REC-3", severity=[{"type": "CVSS_V4", "score": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"}]
+        "REC-3",
+        severity=[
+            {"type": "CVSS_V4", "score": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"}
+        ],
     )
     for rec in (rated, labelled, v4):
         (src / f"{rec['id']}.json").write_text(json.dumps(rec))
     build_index([src], tmp_path / "db.sqlite")
     rows = VulnIndex(tmp_path / "db.sqlite").lookup_many([("PyPI", "", "some-package")])
-    got = {r.vuln_id: (r.severity, r.severity_source, r.cvss_score) for r in rows[("PyPI", "", "some-package")]}
+    got = {
+        r.vuln_id: (r.severity, r.severity_source, r.cvss_score) for r in rows[("PyPI", "", "some-package")]
+    }
     assert got == {
         "REC-1": (Severity.LOW, "distro", 9.8),
         "REC-2": (Severity.MEDIUM, "database", None),

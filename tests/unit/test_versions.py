@@ -19,8 +19,8 @@ from chalicelib.vulndb.versions import (
     SUPPORTED_ECOSYSTEMS,
     InvalidVersionError,
     UnknownEcosystemError,
-    compare,
     comparator,
+    compare,
     is_supported,
     sort_key,
 )
@@ -104,7 +104,9 @@ def _sign(value: int) -> int:
     CASES,
     ids=[f"{case[0]}-{case[1]}" for case in CASES],
 )
-def test_vector_file(name: str, ecosystem: str, rejected: set[str], checked: int, rejected_lines: int) -> None:
+def test_vector_file(
+    name: str, ecosystem: str, rejected: set[str], checked: int, rejected_lines: int
+) -> None:
     failures: list[str] = []
     compared = refused = 0
     for number, a, op, b in _vector_lines(name):

@@ -155,11 +155,11 @@ _semver = st.builds(
 
 @pytest.mark.skipif(NODE is None or SEMVER_JS is None, reason="node-semver is not installed")
 @settings(
-    max_examples=5,
+    max_examples=6,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example],
 )
-@given(pairs=st.lists(st.tuples(_semver, _semver), min_size=200, max_size=200))
+@given(pairs=st.lists(st.tuples(_semver, _semver), min_size=50, max_size=50))
 def test_npm_matches_node_semver(pairs: list[Pair]) -> None:
     assert _mismatches(pairs, _ours("npm", pairs), _node_semver(pairs)) == []
 
@@ -206,10 +206,10 @@ _rpm = st.from_regex(r"([0-9]{1,2}:)?[0-9a-zA-Z.~^_+]{1,8}-[0-9a-zA-Z.~^_+]{1,6}
 
 @pytest.mark.skipif(not HAS_RPM, reason="python3-rpm (librpm) is not installed")
 @settings(
-    max_examples=5,
+    max_examples=6,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example],
 )
-@given(pairs=st.lists(st.tuples(_rpm, _rpm), min_size=200, max_size=200))
+@given(pairs=st.lists(st.tuples(_rpm, _rpm), min_size=50, max_size=50))
 def test_rpm_matches_librpm(pairs: list[Pair]) -> None:
     assert _mismatches(pairs, _ours("Red Hat", pairs), _librpm(pairs)) == []
