@@ -26,6 +26,7 @@ system-deps:
 	@missing=""; \
 	command -v docker-registry >/dev/null || missing="$$missing docker-registry"; \
 	command -v dpkg >/dev/null || missing="$$missing dpkg"; \
+	/usr/bin/python3 -c 'import rpm' 2>/dev/null || missing="$$missing python3-rpm"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && $(APT) $$missing; \
 	  else echo "missing:$$missing (sudo apt-get install$$missing); dependent tests will be skipped" >&2; fi; \

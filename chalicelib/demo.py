@@ -12,7 +12,10 @@ import tempfile
 import threading
 from pathlib import Path
 
+from chalice.app import Chalice
+
 from chalicelib import handlers, runtime
+from chalicelib.events import parse_ecr_event
 from chalicelib.image.layout import OCILayoutSource
 from chalicelib.image.registry import push_oci_layout
 from chalicelib.local.aws import (
@@ -69,7 +72,7 @@ def run_demo(port: int = 8000, serve: bool = True) -> int:
             _say(f"pushed to {ecr_host()}/{REPOSITORY}:{TAG} -> {pushed}")
             result = _send_push_event(digest)
         else:
-            request = ScanRequest.from_event(_parse(ecr_push_event(REPOSITORY, digest, TAG)))
+            request = ScanRequest.from_event(parse_ecr_event(ecr_push_event(REPOSITORY, digest, TAG)))
             assert request is not None
             deps = ScanDeps(runtime.store(), runtime.vuln_index, lambda _ref: OCILayoutSource(layout))
             result = scan_pushed_image(request, deps).model_dump(mode="json")
@@ -84,12 +87,6 @@ def run_demo(port: int = 8000, serve: bool = True) -> int:
         aws.stop()
 
 
-def _parse(event: dict[str, object]):  # type: ignore[no-untyped-def]
-    from chalicelib.events import parse_ecr_event
-
-    return parse_ecr_event(event)
-
-
 def _provision() -> None:
     settings = runtime.settings()
     store = runtime.store()
@@ -99,12 +96,13 @@ def _provision() -> None:
     runtime.client("ecr").create_repository(repositoryName=REPOSITORY)
 
 
-def _chalice_app():  # type: ignore[no-untyped-def]
+def _chalice_app() -> Chalice:
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
     import app
 
-    return app.app
+    chalice_app: Chalice = app.app
+    return chalice_app
 
 
 def _send_push_event(digest: str) -> object:

@@ -14,13 +14,8 @@ import base64
 import contextlib
 import datetime as dt
 import json
-import shutil
-import socket
-import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 import warnings
 from dataclasses import dataclass, field
@@ -31,15 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-REGISTRY_BIN = "docker-registry"
-_READY_TIMEOUT = 15.0
-
-
-def registry_binary() -> str | None:
-    """The registry executable, or None when it is not installed."""
-    return shutil.which(REGISTRY_BIN) or (
-        "/usr/bin/docker-registry" if Path("/usr/bin/docker-registry").exists() else None
-    )
+from chalicelib.local.registry_process import RegistryProcess, registry_binary, start_registry_process
 
 
 def require_registry() -> str:
@@ -48,13 +35,6 @@ def require_registry() -> str:
     if binary is None:
         pytest.skip("docker-registry is not installed (apt-get install docker-registry)")
     return binary
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _bcrypt(password: str) -> str:
@@ -67,80 +47,21 @@ def _bcrypt(password: str) -> str:
 
 
 @dataclass
-class RegistryServer:
-    """A running registry. `authority` is `127.0.0.1:<port>`; `root` the storage directory."""
+class RegistryServer(RegistryProcess):
+    """A running test registry: the product's local registry process plus what tests need (the
+    token server it trusts, the on-disk place of a blob to tamper with)."""
 
-    port: int
-    root: Path
-    config_path: Path
-    log_path: Path
-    process: subprocess.Popen[bytes]
     token_issuer: TokenIssuer | None = None
-
-    @property
-    def authority(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.authority}"
 
     def blob_data_path(self, digest: str) -> Path:
         """Where the filesystem driver keeps a blob's bytes (to tamper with them in tests)."""
         algorithm, hex_ = digest.split(":", 1)
         return self.root / "docker/registry/v2/blobs" / algorithm / hex_[:2] / hex_ / "data"
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        super().stop()
         if self.token_issuer is not None:
             self.token_issuer.stop()
-
-
-def _config(
-    port: int, root: Path, auth: dict[str, Any] | None, extra: dict[str, Any] | None
-) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "version": 0.1,
-        "log": {"level": "warn", "accesslog": {"disabled": True}},
-        "storage": {
-            "filesystem": {"rootdirectory": str(root)},
-            "delete": {"enabled": True},
-            "maintenance": {"uploadpurging": {"enabled": False}},
-        },
-        "http": {"addr": f"127.0.0.1:{port}", "secret": uuid.uuid4().hex},
-    }
-    if auth:
-        config["auth"] = auth
-    if extra:
-        config.update(extra)
-    return config
-
-
-def _wait_ready(server: RegistryServer) -> None:
-    deadline = time.monotonic() + _READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"docker-registry exited with {server.process.returncode}:\n{server.log()}")
-        try:
-            with urllib.request.urlopen(f"{server.url}/v2/", timeout=1):
-                return
-        except urllib.error.HTTPError as exc:  # 401 with auth on: the server is up
-            if exc.code == 401:
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    server.stop()
-    raise RuntimeError(f"docker-registry did not answer /v2/ within {_READY_TIMEOUT}s:\n{server.log()}")
 
 
 def start_registry(
@@ -150,12 +71,10 @@ def start_registry(
     token: TokenIssuer | None = None,
     extra_config: dict[str, Any] | None = None,
 ) -> RegistryServer:
-    """Start a registry storing under `workdir`; the caller must `stop()` it. JSON is valid YAML,
-    so the config is written with `json` and needs no YAML library."""
-    binary = require_registry()
+    """Start a registry storing under `workdir` (anonymous, htpasswd Basic or token auth); the
+    caller must `stop()` it."""
+    require_registry()
     workdir.mkdir(parents=True, exist_ok=True)
-    root = workdir / "storage"
-    root.mkdir(exist_ok=True)
     auth: dict[str, Any] | None = None
     if htpasswd is not None:
         htpasswd_path = workdir / "htpasswd"
@@ -171,24 +90,15 @@ def start_registry(
                 "rootcertbundle": str(token.cert_path),
             }
         }
-    last_error: Exception | None = None
-    for _attempt in range(3):  # a free port can be taken between probe and bind
-        port = free_port()
-        config_path = workdir / f"config-{port}.yml"
-        config_path.write_text(json.dumps(_config(port, root, auth, extra_config), indent=2))
-        log_path = workdir / f"registry-{port}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [binary, "serve", str(config_path)], stdout=log, stderr=subprocess.STDOUT
-            )
-        server = RegistryServer(port, root, config_path, log_path, process, token)
-        try:
-            _wait_ready(server)
-            return server
-        except RuntimeError as exc:
-            last_error = exc
-            server.stop()
-    raise RuntimeError(f"could not start docker-registry: {last_error}")
+    try:
+        process = start_registry_process(workdir, auth=auth, extra_config=extra_config)
+    except RuntimeError:
+        if token is not None:
+            token.stop()
+        raise
+    return RegistryServer(
+        process.port, process.root, process.config_path, process.log_path, process.process, token
+    )
 
 
 @contextlib.contextmanager

@@ -610,12 +610,13 @@ def push_oci_layout(
     credentials: CredentialsProvider | None = None,
     layout_ref: str | None = None,
 ) -> str:
-    """Copy an OCI layout image to `ref` (`HOST[:PORT]/REPO:TAG`); returns the pushed digest."""
+    """Copy an OCI layout image to `ref` (`HOST[:PORT]/REPO[:TAG|@DIGEST]`); returns the pushed
+    digest. The allow-list is checked before any connection."""
     reference = ref if isinstance(ref, Reference) else parse_reference(ref)
     client = RegistryClient(reference.registry, config or RegistryConfig.from_env(), credentials)
-    return client.push_oci_layout(
-        layout_dir, reference.repository, reference.tag or "latest", layout_ref=layout_ref
-    )
+    # A digest reference pushes by digest: the registry then checks the layout's bytes against it.
+    target = reference.tag or reference.digest or "latest"
+    return client.push_oci_layout(layout_dir, reference.repository, target, layout_ref=layout_ref)
 
 
 def _discard(response: urllib3.BaseHTTPResponse) -> None:

@@ -165,7 +165,10 @@ class TarReader:
         is exact) because `sum(block)` costs more than the rest of the header parsing."""
         view = memoryview(block)
         total = (zlib.adler32(view[:256]) & 0xFFFF) + (zlib.adler32(view[256:]) & 0xFFFF) - 2
-        stored = self._number(block[148:156])
+        try:
+            stored = self._number(block[148:156])
+        except LayerError:
+            stored = -1
         unsigned = total - sum(block[148:156]) + _CHECKSUM_SPACES
         if stored == unsigned:
             return

@@ -88,15 +88,14 @@ def normalize_path(name: str, context: str) -> str | None:
 
     Absolute names and `..` components are refused outright (`UnsafeArchiveError`): no legitimate
     image layer needs them and they are the classic way to escape an extraction root."""
-    if name.startswith("./"):
-        name = name[2:]
-    if name.endswith("/"):
-        name = name.rstrip("/")
-    if name and not name.startswith((".", "/")) and "//" not in name and "/." not in name:
-        return name  # the common case: already clean, nothing to split
-    if name.startswith("/"):
+    path = name[2:] if name.startswith("./") else name
+    if path.startswith("/"):
         raise UnsafeArchiveError(f"{context}: unsafe entry {name!r}: absolute path")
-    parts = [p for p in name.split("/") if p and p != "."]
+    if path.endswith("/"):
+        path = path.rstrip("/")
+    if path and not path.startswith((".", "/")) and "//" not in path and "/." not in path:
+        return path  # the common case: already clean, nothing to split
+    parts = [p for p in path.split("/") if p and p != "."]
     if ".." in parts:
         raise UnsafeArchiveError(f"{context}: unsafe entry {name!r}: '..' path component")
     return "/".join(parts) if parts else None
