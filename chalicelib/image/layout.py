@@ -17,7 +17,7 @@ import os
 import re
 import stat
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import IO, Any, cast
@@ -393,7 +393,7 @@ def _dir_chunks(dir_fd: int, prefix: str, depth: int) -> Iterator[bytes]:
         # devices, fifos and sockets are left out: nothing to analyze, and a fifo would block
 
 
-def dir_tar_chunks(root: str | os.PathLike[str]) -> Iterator[bytes]:
+def dir_tar_chunks(root: str | os.PathLike[str]) -> Generator[bytes, None, None]:
     """The tree under `root` as a deterministic tar stream (sorted names, mtime 0, owner 0)."""
     root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -437,12 +437,15 @@ class DirSource(ImageSource):
 
     @contextmanager
     def _open(self, layer: LayerRef) -> Iterator[IO[bytes]]:
-        stream = cast(IO[bytes], IterStream(dir_tar_chunks(self.path)))
+        chunks = dir_tar_chunks(self.path)
+        stream = cast(IO[bytes], IterStream(chunks))
         try:
             with verified_stream(stream, layer.digest, layer.size) as verified:
                 yield verified
         except DigestMismatchError as exc:
             raise DigestMismatchError(f"{self.path} changed while it was scanned ({exc})") from exc
+        finally:
+            chunks.close()  # closes the directory descriptors now, not at garbage collection
 
     def open_blob(self, layer: LayerRef) -> AbstractContextManager[IO[bytes]]:
         return self._open(layer)

@@ -27,6 +27,9 @@ READ_SIZE = 1024 * 1024
 #: Most decompressed bytes one `read_chunk` returns: the walker's working set per layer.
 CHUNK_SIZE = 1024 * 1024
 
+#: When a layer fails to parse, at most this much of the rest is read to tell corruption from tampering.
+MAX_DRAIN_ON_ERROR = 64 * 1024 * 1024
+
 _DIGEST_RE = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
 
 
@@ -97,6 +100,8 @@ class DigestVerifyingReader(io.RawIOBase):
             return b""
         if size is None or size < 0:
             return b"".join(iter(lambda: self.read(READ_SIZE), b""))
+        if size == 0:
+            return b""
         data = self._raw.read(size)
         if not data:
             self._eof = True
@@ -138,15 +143,18 @@ def verified_stream(
 ) -> Iterator[IO[bytes]]:
     """Yield `raw` wrapped in a `DigestVerifyingReader`; verify when the block ends normally.
 
-    When the block fails with a `LayerError` (corrupt gzip, bad tar), the rest is drained and
-    checked too: if the content is not what the digest names, the precise `DigestMismatchError`
-    is raised instead (chained), since "the blob was tampered with or truncated" is the real cause.
+    When the block fails with a `LayerError` (corrupt gzip, bad tar) and at most
+    `MAX_DRAIN_ON_ERROR` bytes remain, the rest is drained and checked too: if the content is not
+    what the digest names, the precise `DigestMismatchError` is raised instead (chained), since
+    "the blob was tampered with or truncated" is the real cause. Larger remainders are not
+    downloaded just to refine an error.
     """
     reader = DigestVerifyingReader(raw, expected_digest, expected_size)
     try:
         yield cast(IO[bytes], reader)
     except LayerError as exc:
-        if isinstance(exc, UnsafeArchiveError):
+        remaining = None if expected_size is None else expected_size - reader.bytes_read
+        if isinstance(exc, UnsafeArchiveError) or remaining is None or remaining > MAX_DRAIN_ON_ERROR:
             raise
         try:
             reader.verify()

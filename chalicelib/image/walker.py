@@ -269,14 +269,13 @@ class _LayerWalk:
         for analyzer in readers:
             try:
                 result = analyzer.analyze(path, content)
+                if result.packages or result.os is not None:
+                    item.results[analyzer.name] = _stamp(result, self.layer.diff_id)
             except Exception:
                 log.exception(
                     "analyzer %s failed on %s (%s); scan continues", analyzer.name, path, self.context
                 )
                 self.stats.analyzer_errors += 1
-                continue
-            if result.packages or result.os is not None:
-                item.results[analyzer.name] = _stamp(result, self.layer.diff_id)
         if item.results:
             self.merge.put(path, item)
 

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.analyzers.base import Analyzer, FileResult
-from chalicelib.errors import DigestMismatchError, LayerError, UnsafeArchiveError
+from chalicelib.errors import DigestMismatchError, LayerError, ManifestError, UnsafeArchiveError
 from chalicelib.image.model import ImageSource, LayerRef, ResolvedImage
 from chalicelib.image.oci_writer import (
     LayerEntry,
@@ -31,7 +31,13 @@ from chalicelib.image.oci_writer import (
     opaque,
     whiteout,
 )
-from chalicelib.image.streams import Compression, sha256_digest, verified_stream
+from chalicelib.image.streams import (
+    Compression,
+    DigestVerifyingReader,
+    check_digest,
+    sha256_digest,
+    verified_stream,
+)
 from chalicelib.image.tarstream import EntryKind, TarReader
 from chalicelib.image.walker import WalkLimits, WalkResult, collect, walk_image
 from chalicelib.models import OSInfo, Package
@@ -600,3 +606,47 @@ def test_tar_reader_reads_ustar_prefix_and_base256_sizes() -> None:
     reader = TarReader(_Chunks(bytes(header) + tar[512:], [700]), "t", 10)
     [entry] = list(reader.entries())
     assert entry.size == 2
+
+
+# -- stream wrappers -----------------------------------------------------------------------------
+
+
+def test_digest_verifying_reader_drains_and_checks() -> None:
+    data = b"layer bytes " * 1000
+    reader = DigestVerifyingReader(io.BytesIO(data), sha256_digest(data), len(data))
+    assert reader.read(5) == b"layer"
+    reader.verify()  # drains the rest before checking
+    assert reader.bytes_read == len(data)
+
+    wrong = DigestVerifyingReader(io.BytesIO(data), sha256_digest(b"other"), len(data))
+    with pytest.raises(DigestMismatchError, match=f"!= expected {sha256_digest(b'other')}"):
+        wrong.verify()
+
+    short = DigestVerifyingReader(io.BytesIO(data[:-1]), sha256_digest(data), len(data))
+    with pytest.raises(DigestMismatchError, match=f"got {len(data) - 1} bytes, expected {len(data)}"):
+        short.verify()
+
+    endless = DigestVerifyingReader(io.BytesIO(data), sha256_digest(data), 100)
+    with pytest.raises(DigestMismatchError, match="more than the expected 100 bytes"):
+        endless.read(1000)
+
+
+def test_verified_stream_checks_on_normal_exit_only() -> None:
+    data = b"abc"
+    with (
+        pytest.raises(DigestMismatchError),
+        verified_stream(io.BytesIO(data), sha256_digest(b"abd"), 3) as stream,
+    ):
+        assert stream.read(1) == b"a"
+    with pytest.raises(KeyError), verified_stream(io.BytesIO(data), sha256_digest(b"abd"), 3):
+        raise KeyError("not a layer problem: propagated as is")
+
+
+@pytest.mark.parametrize(
+    "digest",
+    ["sha256:" + "A" * 64, "sha256:../../etc/passwd", "md5:" + "a" * 32, "sha256:" + "a" * 63, "sha256"],
+)
+def test_check_digest_refuses_anything_but_canonical_digests(digest: str) -> None:
+    with pytest.raises(ManifestError, match="invalid or unsupported digest"):
+        check_digest(digest)
+    assert check_digest("sha512:" + "b" * 128) == "sha512:" + "b" * 128
