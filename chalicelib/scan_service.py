@@ -84,6 +84,7 @@ class ScanDeps:
 
 
 def scan_pushed_image(request: ScanRequest, deps: ScanDeps) -> ScanOutcome:
+    logger.set_correlation_id(request.digest)
     logger.append_keys(image_digest=request.digest, repository=request.repository)
     source = deps.open_source(request.reference)
     images = source.resolve(all_platforms=True)

@@ -224,3 +224,51 @@ def test_db_build_empty_input_warns(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["db", "build", "--from", str(tmp_path / "empty"), "--out", str(tmp_path / "db.sqlite")]) == 0
     assert "no OSV records found" in capsys.readouterr().err
     assert (tmp_path / "db.sqlite").is_file()
+
+
+ALPINE_DB = b"""C:Q1abc=
+P:musl
+V:1.1.22-r2
+A:x86_64
+o:musl
+L:MIT
+
+P:libcrypto1.1
+V:1.1.1c-r0
+A:x86_64
+o:openssl
+L:OpenSSL
+
+P:busybox
+V:1.30.1-r2
+A:x86_64
+o:busybox
+L:GPL-2.0-only
+
+"""
+
+
+def test_alpine_image_matches_by_origin_within_its_release(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Records from the real Alpine secdb (v3.10 main): musl and openssl are affected, busybox is
+    exactly at its fix; the same image claiming v3.11 matches nothing (release isolation)."""
+    for release in ("3.10.2", "3.11.0"):
+        layer = build_layer(
+            {
+                "etc/os-release": f'NAME="Alpine Linux"\nID=alpine\nVERSION_ID={release}\n'.encode(),
+                "lib/apk/db/installed": ALPINE_DB,
+            }
+        )
+        write_oci_layout(tmp_path / release, [layer])
+        assert main(["scan", f"oci:{tmp_path / release}", "--db", str(db), "--format", "json"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert [p["ecosystem"] for p in doc["packages"]] == [f"Alpine:v{release.rsplit('.', 1)[0]}"] * 3
+        found = sorted((v["id"], v["package"], v["fixed_version"]) for v in doc["vulnerabilities"])
+        expected = [
+            ("CVE-2019-14697", "musl", "1.1.22-r3"),
+            ("CVE-2019-1547", "libcrypto1.1", "1.1.1d-r0"),
+            ("CVE-2019-1549", "libcrypto1.1", "1.1.1d-r0"),
+            ("CVE-2019-1563", "libcrypto1.1", "1.1.1d-r0"),
+        ]
+        assert found == (expected if release == "3.10.2" else [])
