@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from chalicelib.analyzers.base import Analyzer, FileResult
 from chalicelib.analyzers.ecosystems import os_family, os_package_ecosystem
-from chalicelib.analyzers.purls import apk_purl, upstream_qualifier
+from chalicelib.analyzers.purls import complete_os_packages
 from chalicelib.models import OSInfo, Package
 
 log = logging.getLogger(__name__)
@@ -76,21 +76,4 @@ class ApkAnalyzer(Analyzer):
         family = os_family(os, "alpine")
         ecosystem = os_package_ecosystem(os, "alpine")
         distro = os.version if os is not None and os.family else None
-        done: list[Package] = []
-        for package in packages:
-            try:
-                purl = apk_purl(
-                    package.name,
-                    package.version,
-                    namespace=family,
-                    arch=package.arch,
-                    distro=distro,
-                    upstream=upstream_qualifier(
-                        package.name, package.version, package.source_name, package.source_version
-                    ),
-                )
-            except ValueError as exc:
-                log.warning("%s: no purl for %s %s: %s", package.path, package.name, package.version, exc)
-                purl = ""
-            done.append(package.model_copy(update={"ecosystem": ecosystem, "purl": purl}))
-        return done
+        return complete_os_packages(packages, "apk", ecosystem=ecosystem, namespace=family, distro=distro)

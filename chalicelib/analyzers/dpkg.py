@@ -21,7 +21,7 @@ from typing import ClassVar
 
 from chalicelib.analyzers.base import Analyzer, FileResult
 from chalicelib.analyzers.ecosystems import os_family, os_package_ecosystem
-from chalicelib.analyzers.purls import deb_purl, upstream_qualifier
+from chalicelib.analyzers.purls import complete_os_packages
 from chalicelib.models import OSInfo, Package
 
 log = logging.getLogger(__name__)
@@ -130,21 +130,4 @@ class DpkgAnalyzer(Analyzer):
         ecosystem = os_package_ecosystem(os, "debian")
         version = os.version if os is not None and os.family else None
         distro = f"{family}-{version}" if version else None
-        done: list[Package] = []
-        for package in packages:
-            try:
-                purl = deb_purl(
-                    package.name,
-                    package.version,
-                    namespace=family,
-                    arch=package.arch,
-                    distro=distro,
-                    upstream=upstream_qualifier(
-                        package.name, package.version, package.source_name, package.source_version
-                    ),
-                )
-            except ValueError as exc:
-                log.warning("%s: no purl for %s %s: %s", package.path, package.name, package.version, exc)
-                purl = ""
-            done.append(package.model_copy(update={"ecosystem": ecosystem, "purl": purl}))
-        return done
+        return complete_os_packages(packages, "deb", ecosystem=ecosystem, namespace=family, distro=distro)

@@ -14,8 +14,15 @@ Qualifiers are sorted by key (packageurl-python's canonical form).
 
 from __future__ import annotations
 
+import logging
+from functools import partial
+
 from packageurl import PackageURL
 from packaging.utils import canonicalize_name
+
+from chalicelib.models import Package
+
+log = logging.getLogger(__name__)
 
 
 def upstream_qualifier(
@@ -47,7 +54,8 @@ def _render(
         raise ValueError(f"cannot build a {purl_type} purl for {name!r}@{version!r}: {exc}") from exc
 
 
-def deb_purl(
+def os_purl(
+    purl_type: str,
     name: str,
     version: str,
     *,
@@ -56,19 +64,41 @@ def deb_purl(
     distro: str | None = None,
     upstream: str | None = None,
 ) -> str:
-    return _render("deb", namespace, name, version, _qualifiers(arch=arch, distro=distro, upstream=upstream))
+    """A distribution package's purl (`deb`, `apk`, `rpm`, ...): same qualifiers for every type."""
+    return _render(
+        purl_type, namespace, name, version, _qualifiers(arch=arch, distro=distro, upstream=upstream)
+    )
 
 
-def apk_purl(
-    name: str,
-    version: str,
-    *,
-    namespace: str,
-    arch: str | None = None,
-    distro: str | None = None,
-    upstream: str | None = None,
-) -> str:
-    return _render("apk", namespace, name, version, _qualifiers(arch=arch, distro=distro, upstream=upstream))
+deb_purl = partial(os_purl, "deb")
+apk_purl = partial(os_purl, "apk")
+
+
+def complete_os_packages(
+    packages: list[Package], purl_type: str, *, ecosystem: str, namespace: str, distro: str | None
+) -> list[Package]:
+    """Give OS packages their ecosystem and purl once the image's OS is known (the `finalize` step
+    of every OS package analyzer). A name no purl can carry keeps an empty purl, with a warning."""
+    done: list[Package] = []
+    for package in packages:
+        upstream = upstream_qualifier(
+            package.name, package.version, package.source_name, package.source_version
+        )
+        try:
+            purl = os_purl(
+                purl_type,
+                package.name,
+                package.version,
+                namespace=namespace,
+                arch=package.arch,
+                distro=distro,
+                upstream=upstream,
+            )
+        except ValueError as exc:
+            log.warning("%s: no purl for %s %s: %s", package.path, package.name, package.version, exc)
+            purl = ""
+        done.append(package.model_copy(update={"ecosystem": ecosystem, "purl": purl}))
+    return done
 
 
 def pypi_purl(name: str, version: str) -> str:

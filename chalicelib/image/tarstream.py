@@ -218,11 +218,17 @@ class TarReader:
         pax: dict[str, str] = {}
         take, number, kinds = self._take, self._number, _KIND_BY_TYPE
         while True:
-            left = self._data_left + self._pad_left
-            if left:
-                self._skip(left)
-                self._data_left = self._pad_left = 0
-            block = take(BLOCK)
+            # skip the previous entry's unread data and read the next header, in place when both
+            # lie in the current chunk (the usual case for small files)
+            pos = self._pos + self._data_left + self._pad_left
+            self._data_left = self._pad_left = 0
+            end = pos + BLOCK
+            if end <= len(self._buf):
+                block = self._buf[pos:end]
+                self._pos = end
+            else:
+                self._skip(pos - self._pos)
+                block = take(BLOCK)
             if len(block) < BLOCK:
                 if not block:
                     return
