@@ -3,7 +3,7 @@ source wiring the contract names."""
 
 from __future__ import annotations
 
-from chalice.app import IAMAuthorizer
+from chalice.app import CloudWatchEventConfig, IAMAuthorizer, SQSEventConfig
 
 import app
 
@@ -23,11 +23,12 @@ def test_every_route_requires_iam_auth() -> None:
 
 def test_event_handlers_have_the_contract_names_and_sources() -> None:
     assert {"on_ecr_image_action", "on_scan_request"} <= set(app.app.handler_map)
-    cw = {e.name: e for e in app.app.event_sources if e.name == "on_ecr_image_action"}
-    assert cw["on_ecr_image_action"].event_pattern == {
+    sources = {e.name: e for e in app.app.event_sources}
+    cw, sqs = sources["on_ecr_image_action"], sources["on_scan_request"]
+    assert isinstance(cw, CloudWatchEventConfig) and isinstance(sqs, SQSEventConfig)
+    assert cw.event_pattern == {
         "source": ["aws.ecr"],
         "detail-type": ["ECR Image Action"],
         "detail": {"action-type": ["PUSH"], "result": ["SUCCESS"]},
     }
-    sqs = {e.name: e for e in app.app.event_sources if e.name == "on_scan_request"}
-    assert sqs["on_scan_request"].queue == "lifeguard-scan-requests"
+    assert sqs.queue == "lifeguard-scan-requests"
