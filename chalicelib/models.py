@@ -61,6 +61,9 @@ class Package(BaseModel):
     layer: str | None = None
     path: str
     arch: str | None = None
+    #: the OS package (name) whose file list includes `path`: a language package the distro
+    #: ships. It is listed in the SBOM but not matched on its own, so nothing is reported twice.
+    owner: str | None = None
 
 
 class Vulnerability(BaseModel):
@@ -78,6 +81,22 @@ class Vulnerability(BaseModel):
     layer: str | None = None
     severity_source: str | None = None
     summary: str | None = None
+    #: on CISA's Known Exploited Vulnerabilities catalog (any of id/aliases)
+    known_exploited: bool = False
+    kev_date_added: str | None = None
+
+
+class Suppressed(BaseModel):
+    """A finding an ignore rule or a VEX statement suppressed: kept and shown, never silent."""
+
+    vulnerability: Vulnerability
+    #: `ignore-file` or `vex`
+    source: str
+    #: the rule or document that matched (file path and line, or VEX document id)
+    rule: str
+    #: VEX status (`not_affected`, `fixed`) or `ignored`
+    status: str
+    justification: str | None = None
 
 
 class SecretFinding(BaseModel):
@@ -128,4 +147,5 @@ class ImageScan(BaseModel):
     vulnerabilities: list[Vulnerability] = Field(default_factory=list)
     secrets: list[SecretFinding] = Field(default_factory=list)
     misconfigurations: list[Misconfiguration] = Field(default_factory=list)
+    suppressed: list[Suppressed] = Field(default_factory=list)
     summary: ScanSummary = Field(default_factory=ScanSummary)
