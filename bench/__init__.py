@@ -1,0 +1,1 @@
+"""Lifeguard benchmarks: `python -m bench` (see bench/README.md)."""

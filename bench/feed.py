@@ -33,17 +33,19 @@ BIG_FEED_RECORDS = 200_000
 
 # share of the records per ecosystem (OSV's mix is dominated by distro and npm/PyPI records)
 _ECOSYSTEM_SHARE = (("Debian:12", 0.40), ("npm", 0.25), ("PyPI", 0.20), ("Alpine:v3.19", 0.15))
-_SYLLABLES = (
+_SYLLABLE_TEXT = (
     "lib ssl xml http json yaml zip gz img net core auth util log test cli data cache pool sync "
     "async rpc web db sql dns tls ssh git node py go rs io fs os sys mem str buf uri url csv ini"
-).split()
-_WORDS = (
+)
+_WORD_TEXT = (
     "a an the of to in for with via when while allows attacker remote local crafted request "
     "buffer overflow heap use after free denial service memory corruption injection cross site "
     "scripting path traversal improper validation input length integer null pointer dereference "
     "certificate verification bypass race condition leak sensitive information header parsing "
     "function component version before prior affected vulnerable issue fixed upstream"
-).split()
+)
+_SYLLABLES = _SYLLABLE_TEXT.split()
+_WORDS = _WORD_TEXT.split()
 _URGENCY = ("low", "medium", "high", "not yet assigned", "unimportant")
 _GH_SEVERITY = ("LOW", "MODERATE", "HIGH", "CRITICAL")
 
@@ -75,7 +77,9 @@ def machine_packages() -> list[Package]:
         result = dpkg.analyze("var/lib/dpkg/status", status.read_bytes())
         found += dpkg.finalize(result.packages, OSInfo(family="debian", version="12"))
     python = PythonPackageAnalyzer()
-    for metadata in sorted((REPO / ".venv" / "lib" / "python3.11" / "site-packages").glob("*.dist-info/METADATA")):
+    for metadata in sorted(
+        (REPO / ".venv" / "lib" / "python3.11" / "site-packages").glob("*.dist-info/METADATA")
+    ):
         rel = f"app/.venv/lib/python3.11/site-packages/{metadata.parent.name}/METADATA"
         found += python.analyze(rel, metadata.read_bytes()).packages
     npm = NpmPackageAnalyzer()
@@ -109,7 +113,9 @@ def _synthetic(ecosystem: str, index: int, rng: random.Random) -> Package:
     version = f"{major}.{minor}.{patch}"
     if ecosystem == "PyPI":
         path = f"app/.venv/lib/python3.11/site-packages/{name}-{version}.dist-info/METADATA"
-        return Package(name=name, version=version, ecosystem="PyPI", purl=f"pkg:pypi/{name}@{version}", path=path)
+        return Package(
+            name=name, version=version, ecosystem="PyPI", purl=f"pkg:pypi/{name}@{version}", path=path
+        )
     path = f"app/node_modules/{name}/package.json"
     return Package(name=name, version=version, ecosystem="npm", purl=f"pkg:npm/{name}@{version}", path=path)
 
@@ -159,14 +165,16 @@ def _pep440_versions(version: str) -> tuple[str, str] | None:
         parsed = Version(version)
     except InvalidVersion:
         return None
-    release = parsed.release + (0, 0)
+    release = (*parsed.release, 0, 0)
     above = f"{release[0]}.{release[1] + 1}.0"
-    below = f"{release[0]}.{release[1]}.0a1" if release[1] or release[2] else f"{max(release[0] - 1, 0)}.0.0a1"
+    below = (
+        f"{release[0]}.{release[1]}.0a1" if release[1] or release[2] else f"{max(release[0] - 1, 0)}.0.0a1"
+    )
     return above, below
 
 
 def _semver_versions(version: str) -> tuple[str, str] | None:
-    core = version.split("-")[0].split("+")[0].split(".")
+    core = version.partition("-")[0].partition("+")[0].split(".")
     if len(core) != 3 or not all(part.isdigit() for part in core):
         return None
     major, minor, patch = (int(part) for part in core)
@@ -276,7 +284,9 @@ def _record(serial: int, ecosystem: str, name: str, version: str, rng: random.Ra
         if rng.random() < 0.4:
             record["severity"] = [{"type": "CVSS_V3", "score": _cvss3(rng)}]
     else:
-        ghsa = "GHSA-" + "-".join("".join(rng.choice("23456789cfghjmpqrvwx") for _ in range(4)) for _ in range(3))
+        ghsa = "GHSA-" + "-".join(
+            "".join(rng.choice("23456789cfghjmpqrvwx") for _ in range(4)) for _ in range(3)
+        )
         record["id"] = ghsa
         record["aliases"] = [cve] if rng.random() < 0.9 else []
         record["affected"] = [affected]
@@ -344,14 +354,15 @@ def ensure_feed(name: str, total: int, seed: int) -> Path:
 
 
 def ensure_db(name: str, total: int, seed: int) -> Path:
-    """A cached index built (in process) from `ensure_feed(name, total, seed)`."""
-    from chalicelib.vulndb.index import build_index
+    """A cached index built (in process) from `ensure_feed(name, total, seed)`, one per index
+    schema version (an index of another schema is not readable, so it is rebuilt)."""
+    from chalicelib.vulndb import index
 
     feed = ensure_feed(name, total, seed)
-    db = feed.with_suffix(".sqlite")
+    db = feed.with_name(f"{feed.stem}-schema{index.SCHEMA_VERSION}.sqlite")
     if not db.is_file():
         say(f"  building index {db.relative_to(REPO)} ...")
-        build_index([feed], db)
+        index.build_index([feed], db)
     return db
 
 

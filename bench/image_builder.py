@@ -155,9 +155,9 @@ class _LayerWriter:
         self.tmp = blob_dir / ".layer.tmp"
         self._file = self.tmp.open("wb")
         self._compressed = _HashingWriter(self._file)
-        self._gzip = gzip.GzipFile(fileobj=self._compressed, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)  # type: ignore[arg-type]
+        self._gzip = gzip.GzipFile(fileobj=self._compressed, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)
         self._tar_bytes = _HashingWriter(self._gzip)
-        self._tar = tarfile.open(fileobj=self._tar_bytes, mode="w|", format=tarfile.PAX_FORMAT)  # type: ignore[call-overload]
+        self._tar = tarfile.open(fileobj=self._tar_bytes, mode="w|", format=tarfile.PAX_FORMAT)  # type: ignore[call-overload]  # noqa: SIM115 (closed in finish)
         self._seen: set[str] = set()
         self.files = 0
 
@@ -329,15 +329,18 @@ def ensure_image(spec: ImageSpec) -> BuiltImage:
         if saved.get("recipe") == _recipe(spec):
             layers = tuple(BuiltLayer(**layer) for layer in saved["layers"])
             return BuiltImage(layout, layers)
-    say(f"  building {spec.name} ({spec.target_bytes / MIB:.0f} MiB uncompressed) from this machine's files ...")
+    say(
+        f"  building {spec.name} ({spec.target_bytes / MIB:.0f} MiB uncompressed) "
+        "from this machine's files ..."
+    )
     tmp = layout.with_name(layout.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    layers = _build(spec, tmp)
+    built = _build(spec, tmp)
     (tmp / "bench-image.json").write_text(
-        json.dumps({"recipe": _recipe(spec), "layers": [layer.__dict__ for layer in layers]}, indent=1)
+        json.dumps({"recipe": _recipe(spec), "layers": [layer.__dict__ for layer in built]}, indent=1)
     )
     shutil.rmtree(layout, ignore_errors=True)
     tmp.replace(layout)
-    image = BuiltImage(layout, tuple(layers))
+    image = BuiltImage(layout, tuple(built))
     say(f"  built {image.describe()}")
     return image

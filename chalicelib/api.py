@@ -154,6 +154,16 @@ def list_images(store: ScanStore, path_params: Params = None, query_params: Para
     return 200, _page_body(page)
 
 
+def list_changes(store: ScanStore, path_params: Params, query_params: Params = None) -> Response:
+    """GET /images/{digest}/changes?cursor=&limit=: what re-matching against newer vulnerability
+    data changed in this image (new / resolved / changed findings, gate flips), newest first."""
+    digest = _digest(path_params)
+    query = _parse_query(PageQuery, query_params)
+    if store.get_image(digest) is None:
+        raise NotFoundError(f"no scan of image {digest}")
+    return 200, _page_body(store.list_changes(digest, query.cursor, query.limit))
+
+
 def error_body(exc: BaseException) -> Response:
     """The JSON error for an exception. Anything but a caller's mistake is a 500 with a generic
     message: internals (table names, stack details) never reach the client; log `exc` instead."""

@@ -1,4 +1,4 @@
-"""The command line (contract): `scan`, `db build`, and `demo` (what `make run` starts).
+"""The command line (contract): `scan`, `db build`, `db update`, and `demo` (what `make run` starts).
 
 Exit codes: 0 scanned and passed the gate, 1 scanned and failed it, 2 could not scan (one clear line
 on stderr)."""
@@ -11,10 +11,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chalicelib.errors import LifeguardError
 from chalicelib.models import Severity
 from chalicelib.render import FORMATS, render
+
+if TYPE_CHECKING:
+    from chalicelib.suppress import SuppressionRules
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 log = logging.getLogger("lifeguard")
@@ -49,15 +53,53 @@ def build_parser() -> argparse.ArgumentParser:
     platforms = scan.add_mutually_exclusive_group()
     platforms.add_argument("--platform", default=None, metavar="OS/ARCH")
     platforms.add_argument("--all-platforms", action="store_true")
-    scan.add_argument("--ignore-file", type=Path, default=None)
-    scan.add_argument("--vex", type=Path, default=None)
+    scan.add_argument(
+        "--ignore-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="ignore rules (default: ./.lifeguardignore when it exists); see docs/SUPPRESSION.md",
+    )
+    scan.add_argument(
+        "--vex",
+        type=Path,
+        action="append",
+        default=None,
+        metavar="FILE",
+        help="OpenVEX document (repeatable)",
+    )
     scan.add_argument("--policy", type=Path, default=None)
 
     db = sub.add_parser("db", help="build the vulnerability index")
     db_sub = db.add_subparsers(dest="db_command", required=True)
-    build = db_sub.add_parser("build", help="compile OSV data into the SQLite index")
+    build = db_sub.add_parser(
+        "build", help="compile feeds (OSV JSON/all.zip, Alpine secdb, CISA KEV) into the SQLite index"
+    )
     build.add_argument("--from", dest="sources", type=Path, nargs="+", required=True)
     build.add_argument("--out", type=Path, required=True)
+    update = db_sub.add_parser("update", help="download OSV's per-ecosystem exports into a cache")
+    update.add_argument(
+        "--ecosystem",
+        dest="ecosystems",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="OSV export to fetch, repeatable (default: $LIFEGUARD_OSV_ECOSYSTEMS, else a built-in list)",
+    )
+    update.add_argument(
+        "--cache-dir", type=Path, default=None, help="download cache (default: ~/.cache/lifeguard/feeds)"
+    )
+    update.add_argument("--build", action="store_true", help="build the index from the cache afterwards")
+    update.add_argument("--out", type=Path, default=None, help="the index --build writes")
+    update.add_argument(
+        "--from",
+        dest="extra_sources",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="PATH",
+        help="more --build inputs (Alpine secdb, KEV catalog, OSV dirs)",
+    )
 
     demo = sub.add_parser("demo", help="the local end-to-end demo that `make run` starts")
     demo.add_argument("--port", type=int, default=8000, help="port of the local API")
@@ -75,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "scan":
             return _scan(args)
+        if args.command == "db" and args.db_command == "update":
+            return _db_update(args)
         if args.command == "db":
             return _db_build(args)
         from chalicelib.demo import run_demo
@@ -88,10 +132,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _unsupported(args: argparse.Namespace) -> str | None:
-    for flag, value in (("--ignore-file", args.ignore_file), ("--vex", args.vex), ("--policy", args.policy)):
-        if value is not None:
-            return f"{flag} is not available in this version"
+    if args.policy is not None:
+        return "--policy is not available in this version"
     return None
+
+
+def _load_suppressions(args: argparse.Namespace) -> SuppressionRules:
+    """`--ignore-file`, else `./.lifeguardignore` when present (as Trivy reads `.trivyignore`), and
+    every `--vex`. Expired ignore rules are reported on stderr: they no longer apply."""
+    from datetime import UTC, datetime
+
+    from chalicelib.suppress import DEFAULT_IGNORE_FILE, load_suppressions
+
+    ignore_file = args.ignore_file
+    if ignore_file is None and Path(DEFAULT_IGNORE_FILE).is_file():
+        ignore_file = Path(DEFAULT_IGNORE_FILE)
+    rules = load_suppressions(ignore_file, args.vex or [])
+    for rule in rules.expired(datetime.now(UTC).date()):
+        print(
+            f"lifeguard: warning: {rule.origin}: the rule for {rule.vulnerability_id} expired on "
+            f"{rule.expires}; it no longer applies",
+            file=sys.stderr,
+        )
+    return rules
 
 
 def _scan(args: argparse.Namespace) -> int:
@@ -103,6 +166,7 @@ def _scan(args: argparse.Namespace) -> int:
     if problem := _unsupported(args):
         print(f"lifeguard: error: {problem}", file=sys.stderr)
         return EXIT_ERROR
+    suppressions = _load_suppressions(args)
     index = VulnIndex(args.db or default_db_path())
     source = parse_source(args.source)
     options = ScanOptions(
@@ -110,10 +174,37 @@ def _scan(args: argparse.Namespace) -> int:
         all_platforms=args.all_platforms,
         ignore_unfixed=args.ignore_unfixed,
         gate=GateRules(fail_on=args.fail_on),
+        suppressions=suppressions,
     )
     scans = scan_source(source, index, options)
     print(render(scans, args.format, as_list=args.all_platforms))
     return EXIT_FAIL if any(s.summary.gate == "fail" for s in scans) else EXIT_PASS
+
+
+def _db_update(args: argparse.Namespace) -> int:
+    from chalicelib.vulndb.feeds.osv_download import (
+        configured_ecosystems,
+        export_path,
+        osv_base_url,
+        update_osv_exports,
+    )
+
+    if args.build and args.out is None:
+        print("lifeguard: error: db update --build needs --out FILE", file=sys.stderr)
+        return EXIT_ERROR
+    cache_dir = args.cache_dir or Path.home() / ".cache" / "lifeguard" / "feeds"
+    ecosystems = configured_ecosystems(args.ecosystems, os.environ)
+    results = update_osv_exports(ecosystems, cache_dir, base_url=osv_base_url(os.environ), progress=_progress)
+    fetched = sum(r.status != "not_modified" for r in results)
+    print(f"{cache_dir}: {fetched} downloaded, {len(results) - fetched} unchanged", file=sys.stderr)
+    if not args.build:
+        return EXIT_PASS
+    args.sources = [export_path(cache_dir, e) for e in ecosystems] + list(args.extra_sources)
+    return _db_build(args)
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _db_build(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ from chalicelib.local.aws import (
     start_moto,
 )
 from chalicelib.local.registry_process import RegistryProcess, registry_binary, start_registry_process
-from chalicelib.local.sample_image import SAMPLE_OSV, write_sample_layout
+from chalicelib.local.sample_image import SAMPLE_OSV, SAMPLES, write_sample_layout
 from chalicelib.models import SEVERITIES_WORST_FIRST
 from chalicelib.scan_service import ScanDeps, ScanRequest, scan_pushed_image
 from chalicelib.vulndb.index import build_index
@@ -35,6 +35,8 @@ from chalicelib.vulndb.index import build_index
 REPOSITORY = "sample/app"
 TAG = "1.0"
 REPO_ROOT = Path(__file__).resolve().parents[1]
+#: a small sample of CISA's Known Exploited Vulnerabilities catalog (samples/kev/README.md)
+SAMPLE_KEV = SAMPLES / "kev" / "known_exploited_vulnerabilities.json"
 
 
 def _say(text: str) -> None:
@@ -53,8 +55,11 @@ def run_demo(port: int = 8000, serve: bool = True) -> int:
         else:
             _say("docker-registry is not installed: the sample image is scanned from its OCI layout")
         db = workdir / "vulndb.sqlite"
-        report = build_index([SAMPLE_OSV], db)
-        _say(f"vulnerability index: {report.records} OSV records from {SAMPLE_OSV} -> {db}")
+        report = build_index([SAMPLE_OSV, SAMPLE_KEV], db)
+        _say(
+            f"vulnerability index: {report.records} OSV records from {SAMPLE_OSV}, "
+            f"{len(report.kev)} known-exploited CVEs from {SAMPLE_KEV} -> {db}"
+        )
         os.environ.update(local_environment(aws.endpoint, db, registry.authority if registry else None))
         runtime.reset()
         handlers.reset()
@@ -126,7 +131,8 @@ def _print_findings(digest: str) -> None:
     page = store.list_findings(digest, limit=200)
     for vuln in page.items:
         fix = vuln.fixed_version or "no fix"
-        _say(f"  {vuln.severity.value:<8} {vuln.id:<16} {vuln.package} {vuln.installed_version} ({fix})")
+        kev = f"  KNOWN EXPLOITED (CISA KEV, added {vuln.kev_date_added})" if vuln.known_exploited else ""
+        _say(f"  {vuln.severity.value:<8} {vuln.id:<16} {vuln.package} {vuln.installed_version} ({fix}){kev}")
 
 
 def _serve(port: int, digest: str) -> None:

@@ -69,6 +69,12 @@ class VulnDBError(LifeguardError):
     code = "vulndb_error"
 
 
+class FeedError(VulnDBError):
+    """A vulnerability feed could not be downloaded or is corrupt (the previous copy is kept)."""
+
+    code = "feed_error"
+
+
 class OSVRecordError(InputError):
     """An OSV record that does not follow the schema."""
 

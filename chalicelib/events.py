@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import unquote_plus
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -51,3 +52,47 @@ def parse_ecr_event(raw: Any) -> EcrImageActionEvent:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
         raise EventError(f"not a valid ECR Image Action event: {problems}") from exc
+
+
+# --- S3 `Object Created` through EventBridge (the published vulnerability index) -----------------
+
+
+class S3BucketRef(_Event):
+    name: str = Field(min_length=1)
+
+
+class S3ObjectRef(_Event):
+    key: str = Field(min_length=1)
+    etag: str | None = None
+    version_id: str | None = Field(default=None, alias="version-id")
+
+
+class S3ObjectCreatedDetail(_Event):
+    bucket: S3BucketRef
+    object: S3ObjectRef
+
+
+class S3ObjectCreatedEvent(_Event):
+    """What S3 sends to EventBridge when an object is written (the bucket has EventBridge
+    notifications on). Object keys arrive URL-encoded in S3 notifications: `key` is decoded."""
+
+    detail_type: Literal["Object Created"] = Field(alias="detail-type")
+    source: Literal["aws.s3"]
+    time: datetime | None = None
+    detail: S3ObjectCreatedDetail
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.detail.bucket.name}/{unquote_plus(self.detail.object.key)}"
+
+
+def parse_s3_object_created(raw: Any) -> S3ObjectCreatedEvent | None:
+    """The S3 event, or None when `raw` is another event (a manual invocation of the fan-out).
+    An event that says it comes from S3 but does not have the shape is an EventError."""
+    if not isinstance(raw, dict) or raw.get("source") != "aws.s3":
+        return None
+    try:
+        return S3ObjectCreatedEvent.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+        raise EventError(f"not a valid S3 Object Created event: {problems}") from exc

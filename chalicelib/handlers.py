@@ -3,8 +3,10 @@ call idempotent, turn failures into partial batch responses. No scanning logic h
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -16,11 +18,14 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from pydantic import ValidationError
 
-from chalicelib import runtime
-from chalicelib.errors import LifeguardError
-from chalicelib.events import parse_ecr_event
+from chalicelib import index_publisher, runtime
+from chalicelib.errors import EventError, LifeguardError
+from chalicelib.events import parse_ecr_event, parse_s3_object_created
 from chalicelib.observability import logger
+from chalicelib.rematch import DEFAULT_BATCH_SIZE, RematchBatch, iter_rematch_batches, rematch_batch
+from chalicelib.rematch_queue import send_batches
 from chalicelib.scan_service import ScanOutcome, ScanRequest, scan_pushed_image
 
 #: a push is scanned once per day at most; later re-matching uses the stored SBOM (Part 2)
@@ -97,3 +102,56 @@ def handle_scan_batch(raw: dict[str, Any], lambda_context: Any = None) -> Partia
         record_handler=lambda record: _handle_record(record, lambda_context),
         processor=processor,
     )
+
+
+# --- fleet-wide re-matching ----------------------------------------------------------------------
+
+
+def handle_index_updated(raw: Any, batch_size: int = DEFAULT_BATCH_SIZE) -> dict[str, Any]:
+    """The fan-out: an S3 `Object Created` event for the index (through EventBridge), or any other
+    event for a manual run. Loads the current index (ETag checked now), lists the images whose
+    findings do not come from it yet and sends one re-match message per batch of them. Running it
+    twice is harmless: the second run finds fewer (or no) images to re-match."""
+    event = parse_s3_object_created(raw)
+    location = runtime.settings().db
+    if event is not None and event.url != location:
+        logger.info("object is not the index; no re-match", extra={"object": event.url, "index": location})
+        return {"status": "skipped", "object": event.url}
+    index = runtime.fresh_vuln_index()
+    batches = iter_rematch_batches(runtime.store(), index.version, batch_size)
+    fanout = send_batches(runtime.client("sqs"), runtime.rematch_queue_url(), batches, index.version)
+    logger.info("re-match fan-out sent", extra=fanout.model_dump())
+    return {"status": "planned", **fanout.model_dump()}
+
+
+def _handle_rematch_record(record: SQSRecord) -> dict[str, Any]:
+    try:
+        try:
+            batch = RematchBatch.model_validate_json(record.body)
+        except ValidationError as exc:
+            raise EventError(f"not a re-match batch: {exc.errors()[0]['msg']}") from exc
+        return rematch_batch(batch, runtime.rematch_deps()).model_dump(mode="json")
+    except LifeguardError as exc:
+        logger.error(
+            "re-match request failed; the message stays on the queue (retry, then DLQ)",
+            extra={"message_id": record.message_id, "error_code": exc.code, "error": str(exc)},
+        )
+        raise
+
+
+def handle_rematch_batch(raw: dict[str, Any], lambda_context: Any = None) -> PartialItemFailureResponse:
+    """SQS batch of re-match messages, with partial batch failures like `handle_scan_batch`.
+    No idempotency table needed: an image already matched with the index version is a no-op."""
+    processor = BatchProcessor(event_type=EventType.SQS)
+    return process_partial_response(event=raw, record_handler=_handle_rematch_record, processor=processor)
+
+
+def handle_refresh_index(
+    fetch: index_publisher.FeedFetcher = index_publisher.download_feeds,
+) -> dict[str, Any]:
+    """The scheduled refresh: feeds -> index -> `LIFEGUARD_DB` in S3 (skipped when the content is
+    unchanged). The upload's S3 event starts the re-match fan-out."""
+    workdir = Path(tempfile.gettempdir()) / "lifeguard-refresh"
+    published = index_publisher.refresh_index(runtime.client("s3"), runtime.settings().db, workdir, fetch)
+    logger.info("vulnerability index refreshed", extra=published.model_dump())
+    return published.model_dump()

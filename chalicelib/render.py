@@ -31,7 +31,8 @@ def render_table(scan: ImageScan) -> str:
     lines = [
         f"{img.reference or img.digest} ({os_name}, {img.platform or 'platform unknown'})",
         f"digest: {img.digest}",
-        f"packages: {scan.summary.packages}   vulnerabilities: {len(scan.vulnerabilities)} ({counts})",
+        f"packages: {scan.summary.packages}   vulnerabilities: {len(scan.vulnerabilities)} ({counts})"
+        + (f"   suppressed: {len(scan.suppressed)}" if scan.suppressed else ""),
         f"gate: {scan.summary.gate.upper()}" + "".join(f"\n  - {r}" for r in scan.summary.reasons),
     ]
     header = ("ID", "PACKAGE", "INSTALLED", "FIXED", "CVSS", "PATH")
@@ -58,4 +59,28 @@ def render_table(scan: ImageScan) -> str:
         ]
     if not scan.vulnerabilities:
         lines += ["", "No vulnerabilities found."]
+    lines += render_suppressed(scan)
     return "\n".join(lines)
+
+
+def render_suppressed(scan: ImageScan) -> list[str]:
+    """The findings ignore rules and VEX statements took out: shown, with why, never silent."""
+    if not scan.suppressed:
+        return []
+    header = ("ID", "PACKAGE", "SEVERITY", "SOURCE", "STATUS", "REASON", "RULE")
+    rows = [
+        (
+            s.vulnerability.id,
+            s.vulnerability.package,
+            s.vulnerability.severity.value,
+            s.source,
+            s.status,
+            s.justification or "-",
+            s.rule,
+        )
+        for s in scan.suppressed
+    ]
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    return ["", f"Suppressed ({len(rows)})"] + [
+        "  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in (header, *rows)
+    ]

@@ -4,10 +4,12 @@ reuse them). `reset()` forgets everything (tests, the demo)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -16,16 +18,21 @@ import boto3
 from botocore.config import Config
 
 from chalicelib.ecr_auth import caller_account_id, ecr_credentials_provider
-from chalicelib.errors import VulnDBError
+from chalicelib.errors import InputError, VulnDBError
 from chalicelib.image.model import ImageSource
 from chalicelib.image.registry import registry_source
 from chalicelib.image.registry_config import ENV_ACCOUNTS, RegistryConfig
+from chalicelib.rematch import RematchDeps
+from chalicelib.rematch_queue import REMATCH_QUEUE
 from chalicelib.scan_service import ScanDeps
+from chalicelib.scanner import ScanOptions
 from chalicelib.settings import Settings
 from chalicelib.store import ScanStore
+from chalicelib.suppress import SuppressionRules, load_suppressions
 from chalicelib.vulndb.index import VulnIndex
 
 _BOTO_CONFIG = Config(retries={"max_attempts": 5, "mode": "adaptive"}, connect_timeout=5, read_timeout=30)
+_log = logging.getLogger(__name__)
 #: how often a warm process asks S3 whether the index changed
 INDEX_RECHECK_SECONDS = 300
 
@@ -80,14 +87,16 @@ class _IndexCache:
                 self._index.close()
             self._index, self._etag, self._checked = None, None, 0.0
 
-    def get(self) -> VulnIndex:
+    def get(self, recheck: bool = False) -> VulnIndex:
+        """`recheck` asks S3 now instead of waiting for the interval (re-matching must use the
+        index it was asked to, not a copy a warm process fetched minutes ago)."""
         location = settings().db
         with self._lock:
             if not location.startswith("s3://"):
                 if self._index is None:
                     self._index = VulnIndex(Path(location))
                 return self._index
-            if self._index is None or time.monotonic() - self._checked > INDEX_RECHECK_SECONDS:
+            if self._index is None or recheck or time.monotonic() - self._checked > INDEX_RECHECK_SECONDS:
                 self._refresh_from_s3(location)
             assert self._index is not None
             return self._index
@@ -117,17 +126,65 @@ class _IndexCache:
 _index_cache = _IndexCache()
 
 
-def vuln_index() -> VulnIndex:
-    return _index_cache.get()
+def vuln_index(recheck: bool = False) -> VulnIndex:
+    return _index_cache.get(recheck)
+
+
+def fresh_vuln_index() -> VulnIndex:
+    """The index, its S3 ETag checked now (one HEAD): what re-matching and the fan-out use."""
+    return _index_cache.get(recheck=True)
+
+
+@cache
+def rematch_queue_url() -> str:
+    configured = settings().rematch_queue_url
+    if configured:
+        return configured
+    return str(client("sqs").get_queue_url(QueueName=REMATCH_QUEUE)["QueueUrl"])
+
+
+@cache
+def suppressions() -> SuppressionRules:
+    """`LIFEGUARD_IGNORE_FILE` and `LIFEGUARD_VEX`, loaded once per process (local paths only:
+    files shipped with the deployment package; s3:// is not supported yet)."""
+    s = settings()
+    for location in (s.ignore_file, *s.vex):
+        if location and location.startswith("s3://"):
+            raise InputError(f"bad configuration: {location}: s3:// ignore/VEX files are not supported yet")
+    rules = load_suppressions(Path(s.ignore_file) if s.ignore_file else None, [Path(v) for v in s.vex])
+    for rule in rules.expired(datetime.now(UTC).date()):
+        _log.warning("ignore rule %s for %s expired on %s", rule.origin, rule.vulnerability_id, rule.expires)
+    return rules
 
 
 @cache
 def scan_deps() -> ScanDeps:
-    return ScanDeps(store=store(), index=vuln_index, open_source=open_source)
+    return ScanDeps(
+        store=store(),
+        index=vuln_index,
+        open_source=open_source,
+        options=ScanOptions(suppressions=suppressions()),
+    )
+
+
+@cache
+def rematch_deps() -> RematchDeps:
+    """Re-matching uses the scan path's options (ignore-unfixed, suppressions, gate rules)."""
+    return RematchDeps(store=store(), index=fresh_vuln_index, options=scan_deps().options)
 
 
 def reset() -> None:
     """Forget cached settings, clients and the index (tests and the demo change the environment)."""
-    for fn in (settings, client, store, registry_config, _credentials, scan_deps):
+    for fn in (
+        settings,
+        client,
+        store,
+        registry_config,
+        _credentials,
+        suppressions,
+        scan_deps,
+        rematch_queue_url,
+        rematch_deps,
+    ):
         fn.cache_clear()
     _index_cache.clear()

@@ -1,6 +1,7 @@
 """scan_image(source, image, index) -> ImageScan: the whole build-stage pipeline, pure (no AWS).
 
-Walk the layers once with every analyzer, settle the OS, match packages, apply the gate."""
+Walk the layers once with every analyzer, settle the OS, match packages, apply ignore rules and VEX
+statements, apply the gate."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from chalicelib.image.model import ImageSource, ResolvedImage
 from chalicelib.image.walker import collect, walk_image
 from chalicelib.models import SEVERITIES_WORST_FIRST, ImageInfo, ImageScan, OSInfo, ScanSummary
 from chalicelib.policy import GateRules, evaluate
+from chalicelib.suppress import SuppressionRules, apply_suppressions
 from chalicelib.vulndb.index import VulnIndex
 from chalicelib.vulndb.matcher import match_packages
 
@@ -27,6 +29,8 @@ class ScanOptions:
     all_platforms: bool = False
     ignore_unfixed: bool = False
     gate: GateRules = field(default_factory=GateRules)
+    #: ignore rules and VEX statements, applied after matching and before the gate
+    suppressions: SuppressionRules = field(default_factory=SuppressionRules)
 
 
 def scan_source(source: ImageSource, index: VulnIndex, options: ScanOptions) -> list[ImageScan]:
@@ -59,10 +63,13 @@ def scan_image(
         packages=packages,
         vulnerabilities=vulns,
     )
+    scan = apply_suppressions(scan, options.suppressions)
+    vulns = scan.vulnerabilities
     gate, reasons = evaluate(scan, options.gate)
     scan.summary = ScanSummary(
         packages=len(packages),
         vulnerabilities={s: sum(1 for v in vulns if v.severity is s) for s in SEVERITIES_WORST_FIRST},
+        suppressed=len(scan.suppressed),
         gate=gate,
         reasons=reasons,
         db_version=index.version,

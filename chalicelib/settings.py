@@ -23,6 +23,12 @@ class Settings(BaseModel):
     #: path or s3://bucket/key of the compiled vulnerability index
     db: str = str(DEFAULT_DB)
     region: str = "us-east-1"
+    #: local path of an ignore file applied to every scan (`LIFEGUARD_IGNORE_FILE`)
+    ignore_file: str | None = None
+    #: local paths of OpenVEX documents applied to every scan (`LIFEGUARD_VEX`, comma-separated)
+    vex: tuple[str, ...] = ()
+    #: the re-match queue (`LIFEGUARD_REMATCH_QUEUE_URL`); None: looked up by its name
+    rematch_queue_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -33,6 +39,9 @@ class Settings(BaseModel):
             "bucket": env.get("LIFEGUARD_BUCKET"),
             "db": env.get("LIFEGUARD_DB"),
             "region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
+            "ignore_file": env.get("LIFEGUARD_IGNORE_FILE"),
+            "vex": tuple(v.strip() for v in env.get("LIFEGUARD_VEX", "").split(",") if v.strip()),
+            "rematch_queue_url": env.get("LIFEGUARD_REMATCH_QUEUE_URL"),
         }
         try:
             return cls.model_validate({k: v for k, v in raw.items() if v})

@@ -19,8 +19,8 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -28,7 +28,7 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from chalicelib.errors import InputError, StoreError
+from chalicelib.errors import InputError, NotFoundError, StoreError
 from chalicelib.models import (
     SEVERITIES_WORST_FIRST,
     ImageScan,
@@ -40,11 +40,14 @@ from chalicelib.models import (
 from chalicelib.pagination import Page, check_limit, decode_cursor, encode_cursor, scope_of
 from chalicelib.store_models import (
     AffectedImage,
+    ChangeRecord,
     ChildImage,
     ChildRef,
     ImageRecord,
+    RematchWrite,
     RepositoryImage,
     ScanMeta,
+    StoredSbom,
     as_utc,
 )
 
@@ -62,6 +65,12 @@ SECRET_PREFIX = "SECRET#"  # noqa: S105 - a key prefix, not a secret
 MISCONF_PREFIX = "MISCONF#"
 REPO_IMAGE_PREFIX = "IMAGE#"
 REPO_POINTER_PREFIX = "DIGEST#"
+CHANGE_PREFIX = "CHANGE#"
+#: the image summaries are listed (for fleet-wide re-matching) through GSI1 partitions
+#: `SCANS#<0..f>`: sixteen shards so that no GSI partition takes every scan's write
+IMAGE_LIST_SHARDS = "0123456789abcdef"
+#: the finding item kinds a re-match replaces (secrets and misconfigurations come from the layers)
+FINDING_OWNED_PREFIXES = (FINDING_PREFIX, ALIAS_PREFIX)
 #: item kinds a scan owns in its image partition: a re-scan replaces exactly these
 SCAN_OWNED_PREFIXES = (FINDING_PREFIX, ALIAS_PREFIX, SECRET_PREFIX, MISCONF_PREFIX)
 
@@ -148,6 +157,32 @@ def repo_name_gsi_sk(pushed_at: datetime, registry: str, digest: str) -> str:
 
 def sbom_key(digest: str) -> str:
     return f"sboms/{digest}.json"
+
+
+def image_list_gsi_pk(digest: str) -> str:
+    """`SCANS#<shard>`, the shard a hex digit of a hash of the digest (sparse: only the summaries
+    of scanned images carry it, so listing the fleet reads no finding or repository items)."""
+    return f"SCANS#{_short_hash(digest)[0]}"
+
+
+def change_tail(change: ChangeRecord) -> str:
+    """`<kind>#<id>#<package>#<entry>` (as `finding_tail`), or `verdict` for a gate flip."""
+    if change.kind == "verdict":
+        return "verdict"
+    entry = _short_hash(change.ecosystem, change.path, change.purl, change.installed_version)
+    return f"{change.kind}#{change.vulnerability_id}#{change.package}#{entry}"
+
+
+def change_sk(change: ChangeRecord) -> str:
+    return f"{CHANGE_PREFIX}{timestamp_key(change.detected_at)}#{change_tail(change)}"
+
+
+def changes_gsi_pk(day: date) -> str:
+    return f"CHANGES#{day.isoformat()}"
+
+
+def changes_gsi_sk(change: ChangeRecord) -> str:
+    return f"{timestamp_key(change.detected_at)}#{change.digest}#{change_tail(change)}"
 
 
 # --- value conversion at the boundary --------------------------------------------------------------
@@ -319,6 +354,8 @@ class ScanStore:
             "SK": SCAN_SK,
             "type": "scan",
             "kind": "image",
+            "GSI1PK": image_list_gsi_pk(digest),
+            "GSI1SK": digest,
             "digest": digest,
             "registry": meta.registry,
             "repository": meta.repository,
@@ -402,8 +439,23 @@ class ScanStore:
             "registry": meta.registry,
             "repository": meta.repository,
         }
+        items = self._finding_items(digest, scan.vulnerabilities, where)
+        for secret in scan.secrets:
+            item = {"PK": pk, "SK": secret_sk(secret), "type": "secret", **secret.model_dump(mode="json")}
+            items[(pk, item["SK"])] = item
+        for misconf in scan.misconfigurations:
+            item = {"PK": pk, "SK": misconf_sk(misconf), "type": "misconf", **misconf.model_dump(mode="json")}
+            items[(pk, item["SK"])] = item
+        return items
+
+    def _finding_items(
+        self, digest: str, vulnerabilities: Iterable[Vulnerability], where: Mapping[str, Any]
+    ) -> dict[tuple[str, str], Item]:
+        """The finding items of an image (+ one pointer item per alias), keyed by (PK, SK).
+        `where` is copied onto each (digest, index digest, registry, repository: the blast radius)."""
+        pk = image_pk(digest)
         items: dict[tuple[str, str], Item] = {}
-        for vuln in scan.vulnerabilities:
+        for vuln in vulnerabilities:
             fields = vuln.model_dump(mode="json")
             finding: Item = {
                 "PK": pk,
@@ -426,12 +478,6 @@ class ScanStore:
                     matched_alias=alias,
                 )
                 items[(pk, pointer["SK"])] = pointer
-        for secret in scan.secrets:
-            item = {"PK": pk, "SK": secret_sk(secret), "type": "secret", **secret.model_dump(mode="json")}
-            items[(pk, item["SK"])] = item
-        for misconf in scan.misconfigurations:
-            item = {"PK": pk, "SK": misconf_sk(misconf), "type": "misconf", **misconf.model_dump(mode="json")}
-            items[(pk, item["SK"])] = item
         return items
 
     def _existing_scan_keys(self, digest: str) -> list[dict[str, str]]:
@@ -525,6 +571,221 @@ class ScanStore:
         raise StoreError(
             f"{len(pending)} writes to {self.table_name} still unprocessed "
             f"after {self._max_attempts} attempts"
+        )
+
+    # -- re-matching (docs/DATA.md, "Re-matching") --------------------------------------------------
+
+    def iter_image_digests(self, *, not_db_version: str | None = None, page_size: int = 500) -> Iterator[str]:
+        """Every scanned image's digest (not multi-arch indexes: they have no SBOM of their own),
+        read page by page from the sparse `SCANS#<shard>` GSI1 partitions, never a table scan.
+        `not_db_version` leaves out images whose findings already come from that index."""
+        for shard in IMAGE_LIST_SHARDS:
+            kwargs: dict[str, Any] = {
+                "TableName": self.table_name,
+                "IndexName": GSI1,
+                "KeyConditionExpression": "#pk = :pk",
+                "ExpressionAttributeNames": {"#pk": "GSI1PK", "#d": "digest"},
+                "ExpressionAttributeValues": serialize_item({":pk": f"SCANS#{shard}"}),
+                "ProjectionExpression": "#d",
+                "Limit": page_size,
+            }
+            if not_db_version is not None:
+                kwargs["FilterExpression"] = "attribute_not_exists(#v) OR #v <> :v"
+                kwargs["ExpressionAttributeNames"]["#v"] = "db_version"
+                kwargs["ExpressionAttributeValues"][":v"] = {"S": not_db_version}
+            while True:
+                resp = self._ddb.query(**kwargs)
+                for raw in resp.get("Items", []):
+                    yield str(raw["digest"]["S"])
+                if not resp.get("LastEvaluatedKey"):
+                    break
+                kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    def get_sbom(self, digest: str) -> StoredSbom | None:
+        """The SBOM `put_scan` stored for `digest`, or None when there is none (no bucket, or the
+        object is gone)."""
+        if not self.bucket or self._s3 is None:
+            return None
+        try:
+            body = self._s3.get_object(Bucket=self.bucket, Key=sbom_key(digest))["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+                return None
+            raise
+        return StoredSbom.model_validate_json(body)
+
+    def get_findings(self, digest: str) -> list[Vulnerability]:
+        """All of an image's findings (consistent read), in key order: worst severity first."""
+        items = self._query_all(image_pk(digest), FINDING_PREFIX, consistent=True)
+        return [Vulnerability.model_validate(_model_fields(i, Vulnerability.model_fields)) for i in items]
+
+    def apply_rematch(self, write: RematchWrite) -> bool:
+        """Store one image's re-match: change records, then the new findings set (puts of what
+        differs, deletes of what is gone: secrets and misconfigurations are left alone), then the
+        repository listing's copy of gate and counts, then the summary, last, because its
+        `db_version` is what makes a redelivered message a no-op. A crash half-way is repaired by
+        the redelivery: change record keys are deterministic (the batch's `detected_at`), and
+        finding writes are idempotent.
+
+        Returns False when the summary already records `write.db_version` (a duplicate delivery
+        finished first). Raises NotFoundError when the image has no summary, StoreError when the
+        summary changed under us in another way (a re-scan): the message is then retried."""
+        pk = image_pk(write.digest)
+        summary = self._get_item(pk, SCAN_SK)
+        if summary is None:
+            raise NotFoundError(f"no scan of image {write.digest}")
+        where = {k: summary.get(k) for k in ("digest", "index_digest", "registry", "repository")}
+
+        requests = [{"PutRequest": {"Item": serialize_item(self._change_item(c))}} for c in write.changes]
+        wanted = self._finding_items(write.digest, write.vulnerabilities, where)
+        existing = {
+            (str(i["PK"]), str(i["SK"])): i
+            for prefix in FINDING_OWNED_PREFIXES
+            for i in self._query_all(pk, prefix, consistent=True)
+        }
+        for key, item in wanted.items():
+            if existing.get(key) != deserialize_item(serialize_item(item)):
+                requests.append({"PutRequest": {"Item": serialize_item(item)}})
+        requests += [
+            {"DeleteRequest": {"Key": _typed_key({"PK": p, "SK": k})}}
+            for p, k in existing
+            if (p, k) not in wanted
+        ]
+        self._batch_write(requests)
+
+        counts = {s.value: 0 for s in SEVERITIES_WORST_FIRST}
+        for vuln in write.vulnerabilities:
+            counts[vuln.severity.value] += 1
+        listed = summary.get("index_digest") is None and summary.get("registry") and summary.get("repository")
+        moved = summary.get("vulnerabilities") != counts or summary.get("gate") != write.gate
+        if listed and moved:
+            self._update_listing(str(summary["registry"]), str(summary["repository"]), write, counts)
+        return self._update_summary(pk, write, counts)
+
+    def _change_item(self, change: ChangeRecord) -> Item:
+        return {
+            "PK": image_pk(change.digest),
+            "SK": change_sk(change),
+            "type": "change",
+            "GSI1PK": changes_gsi_pk(as_utc(change.detected_at).date()),
+            "GSI1SK": changes_gsi_sk(change),
+            **change.model_dump(mode="json"),
+            "detected_at": timestamp_key(change.detected_at),
+        }
+
+    def _update_listing(self, registry: str, repository: str, write: RematchWrite, counts: Item) -> None:
+        """The repository listing item copies gate and counts from the scan: keep them in step."""
+        pk = repo_pk(registry, repository)
+        pointer = self._get_item(pk, repo_pointer_sk(write.digest))
+        if pointer is None or not pointer.get("image_sk"):
+            return
+        try:
+            self._ddb.update_item(
+                TableName=self.table_name,
+                Key=_typed_key({"PK": pk, "SK": str(pointer["image_sk"])}),
+                UpdateExpression="SET #g = :g, #v = :v",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeNames={"#g": "gate", "#v": "vulnerabilities"},
+                ExpressionAttributeValues=serialize_item({":g": write.gate, ":v": counts}),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise  # a listing moved by a concurrent push is rewritten by that push's scan
+
+    def _update_summary(self, pk: str, write: RematchWrite, counts: Item) -> bool:
+        names = {
+            "#vulns": "vulnerabilities",
+            "#db": "db_version",
+            "#gate": "gate",
+            "#reasons": "reasons",
+            "#at": "rematched_at",
+            "#scanned": "scanned_at",
+        }
+        values: Item = {
+            ":vulns": counts,
+            ":db": write.db_version,
+            ":gate": write.gate,
+            ":reasons": list(write.reasons),
+            ":at": timestamp_key(write.rematched_at),
+        }
+        sets = ["#vulns = :vulns", "#db = :db", "#gate = :gate", "#reasons = :reasons", "#at = :at"]
+        if write.suppressed is not None:
+            names["#supp"] = "suppressed"
+            values[":supp"] = write.suppressed
+            sets.append("#supp = :supp")
+        conditions = ["attribute_exists(PK)"]
+        if write.expected_scanned_at is not None:
+            values[":scanned"] = timestamp_key(write.expected_scanned_at)
+            conditions.append("#scanned = :scanned")
+        if write.expected_db_version is None:
+            values[":null"] = "NULL"
+            conditions.append("(attribute_not_exists(#db) OR attribute_type(#db, :null))")
+        else:
+            values[":expected"] = write.expected_db_version
+            conditions.append("#db = :expected")
+        try:
+            self._ddb.update_item(
+                TableName=self.table_name,
+                Key=_typed_key({"PK": pk, "SK": SCAN_SK}),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=serialize_item(values),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            current = self._get_item(pk, SCAN_SK)
+            if current is not None and current.get("db_version") == write.db_version:
+                return False
+            raise StoreError(
+                f"the summary of {write.digest} changed during its re-match (a re-scan?): retry"
+            ) from exc
+        return True
+
+    def list_changes(
+        self, digest: str, cursor: str | None = None, limit: int | None = None
+    ) -> Page[ChangeRecord]:
+        """An image's change records, newest first."""
+        pk = image_pk(digest)
+        items, next_cursor = self._query_page(
+            scope=scope_of("changes", digest),
+            index=None,
+            partition=("PK", pk),
+            key_condition="#pk = :pk AND begins_with(#sk, :prefix)",
+            names={"#pk": "PK", "#sk": "SK"},
+            values={":pk": pk, ":prefix": CHANGE_PREFIX},
+            filter_expression=None,
+            forward=False,
+            cursor=cursor,
+            limit=limit,
+        )
+        return Page[ChangeRecord](
+            items=[ChangeRecord.model_validate(_model_fields(i, ChangeRecord.model_fields)) for i in items],
+            next_cursor=next_cursor,
+        )
+
+    def recent_changes(
+        self, day: date, cursor: str | None = None, limit: int | None = None
+    ) -> Page[ChangeRecord]:
+        """Every image's change records detected on `day` (UTC), newest first: one GSI1 partition
+        per day, `CHANGES#<yyyy-mm-dd>`."""
+        gsi_pk = changes_gsi_pk(day)
+        items, next_cursor = self._query_page(
+            scope=scope_of("recent-changes", gsi_pk),
+            index=GSI1,
+            partition=("GSI1PK", gsi_pk),
+            key_condition="#pk = :pk",
+            names={"#pk": "GSI1PK"},
+            values={":pk": gsi_pk},
+            filter_expression=None,
+            forward=False,
+            cursor=cursor,
+            limit=limit,
+        )
+        return Page[ChangeRecord](
+            items=[ChangeRecord.model_validate(_model_fields(i, ChangeRecord.model_fields)) for i in items],
+            next_cursor=next_cursor,
         )
 
     # -- reads -------------------------------------------------------------------------------------
@@ -720,13 +981,14 @@ class ScanStore:
                 )
         return found
 
-    def _query_all(self, pk: str, prefix: str) -> list[Item]:
+    def _query_all(self, pk: str, prefix: str, *, consistent: bool = False) -> list[Item]:
         items: list[Item] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,
             "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :prefix)",
             "ExpressionAttributeNames": {"#pk": "PK", "#sk": "SK"},
             "ExpressionAttributeValues": serialize_item({":pk": pk, ":prefix": prefix}),
+            "ConsistentRead": consistent,
         }
         while True:
             resp = self._ddb.query(**kwargs)

@@ -8,9 +8,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from chalicelib.models import OSInfo, Severity
+from chalicelib.models import ImageInfo, OSInfo, Package, Severity, Vulnerability
 
 
 def utc_now() -> datetime:
@@ -73,6 +73,8 @@ class ImageRecord(BaseModel):
     gate: Literal["pass", "fail"] | None = None
     reasons: list[str] = Field(default_factory=list)
     sbom_key: str | None = None
+    #: when re-matching against a newer vulnerability index last changed this summary
+    rematched_at: datetime | None = None
     children: list[ChildImage] = Field(default_factory=list)
 
 
@@ -118,3 +120,78 @@ class RepositoryImage(BaseModel):
     platform: str | None = None
     gate: Literal["pass", "fail"] | None = None
     vulnerabilities: dict[Severity, int] | None = None
+
+
+class StoredSbom(BaseModel):
+    """The SBOM object `put_scan` writes to S3 (`sboms/<digest>.json`): enough to re-match an image
+    when the vulnerability data changes, without pulling it again. Unknown fields are ignored so
+    later writers can add to it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    format: Literal["lifeguard-sbom"] = "lifeguard-sbom"
+    version: int = 1
+    image: ImageInfo
+    packages: list[Package] = Field(default_factory=list)
+
+
+ChangeKind = Literal["new", "resolved", "changed", "verdict"]
+
+
+class ChangeRecord(BaseModel):
+    """One change re-matching found in an image (docs/DATA.md, "Change record").
+
+    `new` / `resolved` / `changed` are about one finding, named by `vulnerability_id` and
+    `package` (+ ecosystem and installed version); `verdict` is a gate flip. Fields come in
+    before/after pairs: `previous_*` is the state before the change (None for `new`), the
+    unprefixed field the state after it (None for `resolved`). `changed_fields` lists what moved
+    for `changed` (`severity`, `fixed_version`, `known_exploited`)."""
+
+    digest: str
+    kind: ChangeKind
+    detected_at: datetime
+    db_version: str
+    previous_db_version: str | None = None
+    registry: str | None = None
+    repository: str | None = None
+    vulnerability_id: str | None = None
+    aliases: list[str] = Field(default_factory=list)
+    package: str | None = None
+    ecosystem: str | None = None
+    installed_version: str | None = None
+    path: str | None = None
+    purl: str | None = None
+    changed_fields: list[str] = Field(default_factory=list)
+    severity: Severity | None = None
+    previous_severity: Severity | None = None
+    fixed_version: str | None = None
+    previous_fixed_version: str | None = None
+    known_exploited: bool | None = None
+    previous_known_exploited: bool | None = None
+    gate: Literal["pass", "fail"] | None = None
+    previous_gate: Literal["pass", "fail"] | None = None
+    reasons: list[str] = Field(default_factory=list)
+
+    @field_validator("detected_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return as_utc(value)
+
+
+class RematchWrite(BaseModel):
+    """Everything one re-match of one image writes (`ScanStore.apply_rematch`): the new findings
+    set, the change records, and the summary fields that move. `expected_db_version` and
+    `expected_scanned_at` are what the summary said when the re-match started: the summary update
+    is conditional on them, so a concurrent re-scan or a duplicate delivery that finished first
+    wins instead of being overwritten."""
+
+    digest: str
+    vulnerabilities: list[Vulnerability]
+    changes: list[ChangeRecord] = Field(default_factory=list)
+    db_version: str
+    gate: Literal["pass", "fail"]
+    reasons: list[str] = Field(default_factory=list)
+    suppressed: int | None = None
+    rematched_at: datetime
+    expected_db_version: str | None = None
+    expected_scanned_at: datetime | None = None

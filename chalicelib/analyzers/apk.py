@@ -2,8 +2,13 @@
 
 The database is blocks of `X:value` lines separated by blank lines; the letters that matter are
 `P` (name), `V` (version), `A` (arch) and `o` (origin = the source package, what secdb and OSV
-advisories name). The rest (`L:` license, file entries `F:`/`R:`/`Z:` ...) is ignored.
-OS-dependent fields (ecosystem, purl) stay empty until `finalize` knows the OS."""
+advisories name). The rest (`L:` license, checksums `Z:` ...) is ignored.
+OS-dependent fields (ecosystem, purl) stay empty until `finalize` knows the OS.
+
+File ownership: after `P:`, each `F:` line names a directory (relative to the root) and each `R:`
+line a file in the last `F:` directory. Only the paths that could be a language package's
+manifest are kept (`ownership.keeps_path`): `F:usr/lib/python3.11/site-packages/
+requests-2.31.0.dist-info` + `R:METADATA` is kept, the thousands of other files are not."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from typing import ClassVar
 
 from chalicelib.analyzers.base import Analyzer, FileResult
 from chalicelib.analyzers.ecosystems import os_family, os_package_ecosystem
+from chalicelib.analyzers.ownership import keeps_path
 from chalicelib.analyzers.purls import complete_os_packages
 from chalicelib.models import OSInfo, Package
 
@@ -38,6 +44,28 @@ def iter_blocks(text: str) -> Iterator[dict[str, str]]:
             fields[key] = line[2:].strip()
     if fields:
         yield fields
+
+
+def iter_owned_files(text: str) -> Iterator[tuple[str, str]]:
+    """(path, package name) for each kept `F:` directory and `R:` file of each package block."""
+    owner, folder = "", ""
+    for line in text.splitlines():
+        if not line.strip():
+            owner, folder = "", ""
+            continue
+        if len(line) < 2 or line[1] != ":":
+            continue
+        key, value = line[0], line[2:].strip()
+        if key == "P" and not owner:
+            owner = value
+        elif key == "F":
+            folder = value.strip("/")
+            if owner and keeps_path(folder):
+                yield folder, owner
+        elif key == "R" and owner and value:
+            path = f"{folder}/{value}" if folder else value
+            if keeps_path(path):
+                yield path, owner
 
 
 def block_package(fields: dict[str, str], path: str) -> Package | None:
@@ -68,7 +96,10 @@ class ApkAnalyzer(Analyzer):
         packages = [
             package for fields in iter_blocks(text) if (package := block_package(fields, path)) is not None
         ]
-        return FileResult(packages=packages)
+        owned: dict[str, str] = {}
+        for owned_path, owner in iter_owned_files(text):
+            owned.setdefault(owned_path, owner)
+        return FileResult(packages=packages, owned_files=owned)
 
     def finalize(self, packages: list[Package], os: OSInfo | None) -> list[Package]:
         """Ecosystem (`Alpine:v3.19`) and purl (`pkg:apk/alpine/...&distro=3.19.1`) from the OS;

@@ -14,11 +14,14 @@ from chalicelib.models import OSInfo, Package
 @dataclass
 class FileResult:
     """What one analyzer found in one file. `os_priority` orders competing OS sources (higher wins:
-    os-release beats alpine-release beats debian_version)."""
+    os-release beats alpine-release beats debian_version). `owned_files` maps image paths (relative,
+    no leading '/') to the OS package whose file list names them, so a language package the
+    distro installed is not reported twice (see `analyzers/ownership.py`)."""
 
     packages: list[Package] = field(default_factory=list)
     os: OSInfo | None = None
     os_priority: int = 0
+    owned_files: dict[str, str] = field(default_factory=dict)
 
 
 class Analyzer(ABC):

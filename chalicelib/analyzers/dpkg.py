@@ -10,7 +10,14 @@ stanzas are control files with no Status field: installed by construction.
 
 `Source: glibc` names the source package; `Source: openssl (3.0.11-1~deb12u1)` also gives its
 version (binNMUs and binary-only epochs). Without a version the source version is the package's
-own. OS-dependent fields (ecosystem, purl) stay empty until `finalize` knows the OS."""
+own. OS-dependent fields (ecosystem, purl) stay empty until `finalize` knows the OS.
+
+File ownership: `var/lib/dpkg/info/<name>[:<arch>].list` lists every path a package installed
+(absolute, directories included: `/.`, `/usr`, ..., `/usr/lib/python3/dist-packages/
+blinker-1.5.dist-info`, `.../blinker-1.5.dist-info/METADATA`). Only the paths that could be a
+language package's manifest are kept (`ownership.keeps_path`), so a package with 100k files costs
+nothing. Distroless images have no `info/` directory (their `status.d/<name>.md5sums` lists are
+not read yet); their language packages are then matched on their own."""
 
 from __future__ import annotations
 
@@ -21,6 +28,7 @@ from typing import ClassVar
 
 from chalicelib.analyzers.base import Analyzer, FileResult
 from chalicelib.analyzers.ecosystems import os_family, os_package_ecosystem
+from chalicelib.analyzers.ownership import keeps_path, list_path
 from chalicelib.analyzers.purls import complete_os_packages
 from chalicelib.models import OSInfo, Package
 
@@ -28,6 +36,8 @@ log = logging.getLogger(__name__)
 
 STATUS_FILE = "var/lib/dpkg/status"
 STATUS_DIR = "var/lib/dpkg/status.d/"
+INFO_DIR = "var/lib/dpkg/info/"
+LIST_SUFFIX = ".list"
 _FILES_PRESENT_STATES = frozenset(
     {"installed", "unpacked", "half-configured", "half-installed", "triggers-awaited", "triggers-pending"}
 )
@@ -103,12 +113,30 @@ def stanza_package(fields: dict[str, str], path: str) -> Package | None:
     )
 
 
+def list_owner(path: str) -> str:
+    """The package a `info/<name>[:<arch>].list` file belongs to (`libc6:amd64.list` -> `libc6`)."""
+    return path[len(INFO_DIR) : -len(LIST_SUFFIX)].partition(":")[0]
+
+
+def owned_paths(text: str) -> list[str]:
+    """The paths of a `.list` file worth keeping for ownership (see module docstring). dpkg writes
+    one bare absolute path per line, so the suffix test runs on the raw line first (cheap), and
+    only kept lines are normalised."""
+    return [path for line in text.splitlines() if keeps_path(line) and (path := list_path(line)) is not None]
+
+
 class DpkgAnalyzer(Analyzer):
     name: ClassVar[str] = "dpkg"
 
     def wants(self, path: str) -> bool:
         if path == STATUS_FILE:
             return True
+        if path.startswith(INFO_DIR):
+            return (
+                path.endswith(LIST_SUFFIX)
+                and "/" not in path[len(INFO_DIR) :]
+                and len(path) > len(INFO_DIR) + len(LIST_SUFFIX)
+            )
         return (
             path.startswith(STATUS_DIR)
             and not path.endswith(".md5sums")
@@ -118,6 +146,9 @@ class DpkgAnalyzer(Analyzer):
 
     def analyze(self, path: str, content: bytes) -> FileResult:
         text = content.decode("utf-8", errors="replace")
+        if path.startswith(INFO_DIR):
+            owner = list_owner(path)
+            return FileResult(owned_files=dict.fromkeys(owned_paths(text), owner))
         packages = [
             package for fields in iter_stanzas(text) if (package := stanza_package(fields, path)) is not None
         ]

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from chalicelib.analyzers.base import Analyzer, FileResult
+from chalicelib.analyzers.ownership import mark_owned, owned_files
 from chalicelib.errors import LayerError, UnsafeArchiveError
 from chalicelib.image.model import ImageSource, LayerRef, ResolvedImage
 from chalicelib.image.streams import open_decompressed
@@ -171,6 +172,7 @@ def _stamp(result: FileResult, diff_id: str) -> FileResult:
         packages=[p.model_copy(update={"layer": diff_id}) for p in result.packages],
         os=result.os,
         os_priority=result.os_priority,
+        owned_files=result.owned_files,
     )
 
 
@@ -269,7 +271,7 @@ class _LayerWalk:
         for analyzer in readers:
             try:
                 result = analyzer.analyze(path, content)
-                if result.packages or result.os is not None:
+                if result.packages or result.os is not None or result.owned_files:
                     item.results[analyzer.name] = _stamp(result, self.layer.diff_id)
             except Exception:
                 log.exception(
@@ -337,8 +339,9 @@ def collect(walk_result: WalkResult, analyzers: Sequence[Analyzer]) -> tuple[OSI
     """The image's OS and all its packages.
 
     The OS comes from the result with the highest `os_priority` (ties: the higher layer, then the
-    later path). Each analyzer then finalizes its own packages knowing the OS. Packages are sorted
-    by (ecosystem, name, version, path, layer) so output is deterministic."""
+    later path). Each analyzer then finalizes its own packages knowing the OS. A package whose
+    manifest an installed OS package's file list names gets `owner` (see `analyzers/ownership.py`).
+    Packages are sorted by (ecosystem, name, version, path, layer) so output is deterministic."""
     best: tuple[int, int, str] | None = None
     os_info: OSInfo | None = None
     for found_list in walk_result.results.values():
@@ -349,12 +352,18 @@ def collect(walk_result: WalkResult, analyzers: Sequence[Analyzer]) -> tuple[OSI
             if best is None or key > best:
                 best, os_info = key, found.result.os
     packages: list[Package] = []
+    owned: dict[str, str] = {}
     for analyzer in analyzers:
-        own = [p for f in walk_result.results.get(analyzer.name, []) for p in f.result.packages]
+        found_list = walk_result.results.get(analyzer.name, [])
+        own = [p for f in found_list for p in f.result.packages]
         try:
-            packages.extend(analyzer.finalize(own, os_info))
+            done = analyzer.finalize(own, os_info)
         except Exception:
             log.exception("analyzer %s failed in finalize; keeping its packages as found", analyzer.name)
-            packages.extend(own)
+            done = own
+        packages.extend(done)
+        for path, owner in owned_files((f.result for f in found_list), done).items():
+            owned.setdefault(path, owner)
+    packages = mark_owned(packages, owned)
     packages.sort(key=lambda p: (p.ecosystem, p.name, p.version, p.path, p.layer or ""))
     return os_info, packages

@@ -1,13 +1,19 @@
 """The compiled vulnerability index: one SQLite file.
 
-Layout (schema version 1):
-- `meta(key, value)`: schema_version, built_at, db_version, record_count, sources.
+Layout (schema version 2):
+- `meta(key, value)`: schema_version, built_at, db_version, record_count, sources, feeds (JSON list:
+  what each input was and its version, see `feeds/loader.py`), alpine_secdb_releases (JSON list),
+  kev_catalog_version, kev_count. `db_version` is a digest of the content (every record's id and
+  `modified`, secdb records by content, the KEV entries, the schema version): rebuilding the same
+  feeds gives the same version, any change gives a new one.
 - `vulns(id, aliases, summary)`: one row per advisory; aliases as a JSON list.
 - `affected(family, release, name, vuln_id, ranges, versions, severity, severity_source,
   cvss_score)`: one row per (advisory, affected package); looked up by the index on
   (family, release, name), O(log n). `ranges` is compact JSON `[[type, [[kind, version], ...]], ...]`
   with kind one of i/f/l/L (introduced, fixed, last_affected, limit); severity is decided at build
   time so matching does no CVSS scoring.
+- `kev(cve_id, date_added, ransomware)`: CISA's Known Exploited Vulnerabilities catalog, looked up
+  once per scan for every finding id and alias.
 
 Writers build into a temporary file next to the target and rename it into place, so a reader never
 sees a half-written index."""
@@ -23,16 +29,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chalicelib.errors import VulnDBError
 from chalicelib.models import Severity
 from chalicelib.vulndb.ecosystems import normalise_name, split_ecosystem
-from chalicelib.vulndb.osv import LoadReport, OSVRange, OSVRecord, iter_records
+from chalicelib.vulndb.feeds.kev import KevEntry
+from chalicelib.vulndb.osv import OSVRange, OSVRecord
 from chalicelib.vulndb.severity import choose
+
+if TYPE_CHECKING:
+    from chalicelib.vulndb.feeds.loader import FeedReport
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 _EVENT_KINDS = (("introduced", "i"), ("fixed", "f"), ("last_affected", "l"), ("limit", "L"))
 
 _SCHEMA = """
@@ -43,7 +54,9 @@ CREATE TABLE affected (
     ranges TEXT NOT NULL, versions TEXT NOT NULL,
     severity TEXT NOT NULL, severity_source TEXT NOT NULL, cvss_score REAL
 );
+CREATE TABLE kev (cve_id TEXT PRIMARY KEY, date_added TEXT NOT NULL, ransomware INTEGER NOT NULL);
 """
+_KEV_BATCH = 500  # ids per `IN (...)` query: below every SQLite's host-parameter limit
 _INDEXES = "CREATE INDEX affected_lookup ON affected (family, release, name);"
 
 
@@ -76,26 +89,38 @@ def _compact_ranges(ranges: list[OSVRange]) -> list[list[object]]:
     return out
 
 
-def build_index(paths: list[Path], out: Path) -> LoadReport:
-    """Compile OSV inputs into the index at `out` (atomically replaced). Returns what was read and
-    rejected. An empty input gives a valid empty index; the caller warns."""
+def build_index(paths: list[Path], out: Path) -> FeedReport:
+    """Compile feed inputs (OSV JSON and exports, Alpine secdb, CISA KEV: `feeds/loader.py`) into the
+    index at `out` (atomically replaced). Returns what was read and rejected. An empty input gives a
+    valid empty index; the caller warns."""
+    # imported here: the feed readers (PyYAML, zip walking) are for building, not for scanning
+    from chalicelib.vulndb.feeds.loader import FeedReport, iter_feed_records
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    report = LoadReport()
+    report = FeedReport()
     fd, tmp_name = tempfile.mkstemp(prefix=".vulndb-", suffix=".tmp", dir=out.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         with sqlite3.connect(tmp) as conn:
             conn.executescript(_SCHEMA)
-            _insert(conn, iter_records(paths, report))
+            _insert(conn, iter_feed_records(paths, report))
+            conn.executemany(
+                "INSERT OR REPLACE INTO kev VALUES (?, ?, ?)",
+                sorted((e.cve_id, e.date_added, int(e.ransomware)) for e in report.kev.values()),
+            )
             conn.executescript(_INDEXES)
             built_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             meta = {
                 "schema_version": SCHEMA_VERSION,
                 "built_at": built_at,
-                "db_version": f"osv-{built_at}-{report.records}",
+                "db_version": content_version(report),
                 "record_count": str(report.records),
                 "sources": json.dumps(report.sources),
+                "feeds": json.dumps(report.feeds, sort_keys=True),
+                "alpine_secdb_releases": json.dumps(sorted(report.alpine_releases)),
+                "kev_catalog_version": ",".join(report.kev_catalogs),
+                "kev_count": str(len(report.kev)),
             }
             conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
         conn.close()
@@ -105,15 +130,23 @@ def build_index(paths: list[Path], out: Path) -> LoadReport:
     return report
 
 
+def content_version(report: FeedReport) -> str:
+    """`db_version`: `sha256:` + 24 hex digits of the content digest, salted with the schema."""
+    return "sha256:" + report.content_digest(salt=f"lifeguard-index-{SCHEMA_VERSION}")[:24]
+
+
 def _insert(conn: sqlite3.Connection, records: Iterable[OSVRecord]) -> None:
     vulns: list[tuple[str, str, str | None]] = []
+    bare: list[tuple[str, str, str | None]] = []
     rows: list[tuple[object, ...]] = []
     for record in records:
         if record.withdrawn:
             continue
         # upstream ids count as aliases: one finding per advisory, named by its CVE
         aliases = sorted((set(record.aliases) | set(record.upstream)) - {record.id})
-        vulns.append((record.id, json.dumps(aliases), record.summary or _first_line(record.details)))
+        summary = record.summary or _first_line(record.details)
+        # a record with neither aliases nor text (Alpine secdb's `CVE-x`) never replaces a richer one
+        (vulns if aliases or summary else bare).append((record.id, json.dumps(aliases), summary))
         for affected in record.affected:
             if affected.package is None:
                 continue
@@ -133,8 +166,8 @@ def _insert(conn: sqlite3.Connection, records: Iterable[OSVRecord]) -> None:
                 )
             )
         if len(rows) >= 10_000:
-            _flush(conn, vulns, rows)
-    _flush(conn, vulns, rows)
+            _flush(conn, vulns, bare, rows)
+    _flush(conn, vulns, bare, rows)
 
 
 def _first_line(text: str | None) -> str | None:
@@ -142,12 +175,17 @@ def _first_line(text: str | None) -> str | None:
 
 
 def _flush(
-    conn: sqlite3.Connection, vulns: list[tuple[str, str, str | None]], rows: list[tuple[object, ...]]
+    conn: sqlite3.Connection,
+    vulns: list[tuple[str, str, str | None]],
+    bare: list[tuple[str, str, str | None]],
+    rows: list[tuple[object, ...]],
 ) -> None:
     # A later record with the same id replaces an earlier one (feeds are loaded in order).
     conn.executemany("INSERT OR REPLACE INTO vulns VALUES (?, ?, ?)", vulns)
+    conn.executemany("INSERT OR IGNORE INTO vulns VALUES (?, ?, ?)", bare)
     conn.executemany("INSERT INTO affected VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
     vulns.clear()
+    bare.clear()
     rows.clear()
 
 
@@ -175,6 +213,18 @@ class VulnIndex:
     @property
     def version(self) -> str:
         return str(self.meta.get("db_version", "unknown"))
+
+    def known_exploited(self, ids: Iterable[str]) -> dict[str, KevEntry]:
+        """The KEV entries of those of `ids` that are on the catalog (one query per 500 ids)."""
+        wanted = sorted(set(ids))
+        found: dict[str, KevEntry] = {}
+        for start in range(0, len(wanted), _KEV_BATCH):
+            batch = wanted[start : start + _KEV_BATCH]
+            marks = ",".join("?" * len(batch))
+            sql = f"SELECT cve_id, date_added, ransomware FROM kev WHERE cve_id IN ({marks})"  # noqa: S608
+            for cve_id, date_added, ransomware in self._conn.execute(sql, batch):
+                found[cve_id] = KevEntry(cve_id=cve_id, date_added=date_added, ransomware=bool(ransomware))
+        return found
 
     def close(self) -> None:
         self._conn.close()

@@ -8,7 +8,11 @@
   upper bound on the whole range; explicit `versions` match exactly; `GIT` ranges are ignored.
 - Several records about one advisory (a GHSA and its CVE, an OSV and its PYSEC) are merged into one
   finding per (advisory, package entry); the id is the smallest CVE id among them, the rest are
-  aliases, so the choice is stable across runs."""
+  aliases, so the choice is stable across runs.
+- Findings whose id or any alias is on the CISA KEV catalog (the index's `kev` table) are flagged
+  `known_exploited`, with the date CISA added them.
+- Packages with an `owner` (a language package a dpkg/apk file list names) are not matched: their
+  OS package is, by source package, with the distro's fixes."""
 
 from __future__ import annotations
 
@@ -59,7 +63,9 @@ def match_key(package: Package) -> tuple[str, str, str, str] | None:
 def match_packages(
     packages: Iterable[Package], index: VulnIndex, ignore_unfixed: bool = False
 ) -> list[Vulnerability]:
-    keyed = [(pkg, key) for pkg in packages if (key := match_key(pkg)) is not None]
+    # A language package an OS package owns (`owner`) is covered by its owner's advisories: it
+    # stays in the SBOM but is not matched on its own, so nothing is reported twice.
+    keyed = [(pkg, key) for pkg in packages if pkg.owner is None and (key := match_key(pkg)) is not None]
     rows_by_key = index.lookup_many((fam, rel, name) for _, (fam, rel, name, _) in keyed)
     findings: list[Vulnerability] = []
     for pkg, (family, release, name, version) in keyed:
@@ -72,8 +78,22 @@ def match_packages(
             if ignore_unfixed and finding.fixed_version is None:
                 continue
             findings.append(finding)
+    flag_known_exploited(findings, index)
     findings.sort(key=lambda v: (-v.severity.rank, v.id, v.package, v.path))
     return findings
+
+
+def flag_known_exploited(findings: list[Vulnerability], index: VulnIndex) -> None:
+    """Set `known_exploited` / `kev_date_added` on findings whose id or any alias is on the CISA KEV
+    catalog: one index query for the whole scan. The earliest date wins if several ids are listed."""
+    listed = index.known_exploited({i for f in findings for i in (f.id, *f.aliases)})
+    if not listed:
+        return
+    for finding in findings:
+        dates = [listed[i].date_added for i in (finding.id, *finding.aliases) if i in listed]
+        if dates:
+            finding.known_exploited = True
+            finding.kev_date_added = min(dates)
 
 
 def _hits(rows: list[AffectedRow], ecosystem: str, family: str, version: str) -> list[_Hit]:

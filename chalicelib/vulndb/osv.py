@@ -74,10 +74,20 @@ class OSVRecord(_Tolerant):
 
 def parse_record(raw: bytes | str, origin: str) -> OSVRecord:
     """One OSV JSON document -> record, or `OSVRecordError` naming `origin` and the problem."""
+    return record_from_json(load_json(raw, origin), origin)
+
+
+def load_json(raw: bytes | str, origin: str) -> Any:
+    """Parsed JSON, or `OSVRecordError` naming `origin` (feeds sniff the document before choosing
+    a reader, so parsing and validating are separate steps)."""
     try:
-        data = json.loads(raw)
+        return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise OSVRecordError(f"{origin}: not JSON: {exc}") from exc
+
+
+def record_from_json(data: Any, origin: str) -> OSVRecord:
+    """An already-parsed OSV JSON document -> record, or `OSVRecordError` naming `origin`."""
     if not isinstance(data, dict):
         raise OSVRecordError(f"{origin}: an OSV record is a JSON object, got {type(data).__name__}")
     try:

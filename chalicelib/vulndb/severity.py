@@ -30,6 +30,9 @@ _LABELS: dict[str, Severity] = {
 }
 # Keys under ecosystem_specific / database_specific where distros put their rating.
 _DISTRO_KEYS = ("severity", "urgency", "ubuntu_priority", "priority")
+# `severity[].type` values that are a distro's own rating as a word: Ubuntu publishes its priority
+# as `{"type": "Ubuntu", "score": "medium"}` in the record's `severity` list (OSV schema 1.7).
+_DISTRO_SEVERITY_TYPES = frozenset({"Ubuntu"})
 
 
 @dataclass(frozen=True)
@@ -68,18 +71,21 @@ def _label(value: Any) -> Severity | None:
     return _LABELS.get(value.strip().lower()) if isinstance(value, str) else None
 
 
-def _distro_rating(affected: OSVAffected) -> Severity | None:
+def _distro_rating(record: OSVRecord, affected: OSVAffected) -> Severity | None:
     for bag in (affected.ecosystem_specific, affected.database_specific):
         for key in _DISTRO_KEYS:
             if bag and (found := _label(bag.get(key))):
                 return found
+    for entry in (*affected.severity, *record.severity):
+        if entry.type in _DISTRO_SEVERITY_TYPES and (found := _label(entry.score)):
+            return found
     return None
 
 
 def choose(record: OSVRecord, affected: OSVAffected) -> SeverityChoice:
     scores = [s for e in (*record.severity, *affected.severity) if (s := cvss_base_score(e)) is not None]
     best_score = max(scores) if scores else None
-    if rating := _distro_rating(affected):
+    if rating := _distro_rating(record, affected):
         return SeverityChoice(rating, "distro", best_score)
     if best_score is not None:
         return SeverityChoice(from_score(best_score), "cvss", best_score)

@@ -15,6 +15,7 @@ def test_every_route_requires_iam_auth() -> None:
     assert sorted(routes) == [
         ("/images", "GET"),
         ("/images/{digest}", "GET"),
+        ("/images/{digest}/changes", "GET"),
         ("/images/{digest}/findings", "GET"),
         ("/vulnerabilities/{vuln_id}/images", "GET"),
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import zipfile
 from pathlib import Path
@@ -52,7 +53,7 @@ def test_fixture_feed_compiles_with_exact_rows(tmp_path: Path) -> None:
     # withdrawn records are not in the index
     assert index.lookup_many([("Debian", "12", "zlib")]) == {}
     assert index.meta["record_count"] == "19"
-    assert index.version.startswith("osv-")
+    assert re.fullmatch(r"sha256:[0-9a-f]{24}", index.version)  # content digest: test_feeds_index.py
 
 
 def test_distro_rating_beats_cvss_and_database_label_is_last(tmp_path: Path) -> None:
