@@ -284,15 +284,13 @@ STRATEGIES: dict[str, st.SearchStrategy[str]] = {
     ),
     "Go": st.from_regex(r"v?[0-9]{1,2}(\.[0-9]{1,2}){0,4}([-+]?[0-9a-zA-Z.-]{1,6})?", fullmatch=True),
     "NuGet": st.from_regex(r"[0-9]{1,2}(\.[0-9]{1,2}){0,4}(-[0-9a-zA-Z.-]{1,6})?", fullmatch=True),
-    "Maven": st.lists(
-        st.tuples(
-            st.sampled_from(["1", "0", "2", "10", "alpha", "beta", "a", "b", "m", "rc", "cr", "snapshot"])
-            | st.sampled_from(["sp", "ga", "final", "release", "foo", "", "00", "a1", "x"]),
-            st.sampled_from([".", "-", ""]),
-        ),
-        min_size=1,
-        max_size=5,
-    ).map(lambda parts: "".join(value + separator for value, separator in parts).rstrip(".-") or "0"),
+    # Maven: numeric releases with "-" qualifiers. Mixing ".qualifier" and "-qualifier" forms is
+    # not transitive in Maven's own ComparableVersion (see test_maven_reference_cycle), so the
+    # order property is only claimed where the reference has one.
+    "Maven": st.from_regex(
+        r"[0-9]{1,2}(\.[0-9]{1,2}){0,3}(-(alpha|beta|a|b|m|rc|cr|snapshot|sp|ga|final|foo)[0-9]{0,2}){0,2}",
+        fullmatch=True,
+    ),
     "RubyGems": st.from_regex(r"[0-9]{1,2}(\.[0-9a-zA-Z]{1,3}){0,4}(-[0-9a-z]{1,3})?", fullmatch=True),
     "Packagist": st.from_regex(
         r"v?[0-9]{1,2}([._+-]?([0-9]{1,2}|dev|alpha|a|beta|b|RC|rc|pl|p|foo)){0,4}",
@@ -344,3 +342,12 @@ def test_padded_key_matches_padded_comparison(a: list[int], b: list[int]) -> Non
 def test_padded_key_examples() -> None:
     assert padded_key([], 0) == padded_key([0, 0], 0)
     assert padded_key([1, -1], 0) < padded_key([1], 0) < padded_key([1, 0, 1], 0)
+
+
+def test_maven_reference_cycle() -> None:
+    """Maven's ComparableVersion itself orders 1 < 1.sp < 1-a1 < 1 (a StringItem sorts below a
+    ListItem, a ListItem starting with a qualifier below the release): we follow the reference,
+    cycle included, rather than invent an order Maven does not have."""
+    assert compare("Maven", "1", "1.sp") == -1
+    assert compare("Maven", "1.sp", "1-a1") == -1
+    assert compare("Maven", "1-a1", "1") == -1
