@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "2"
+#: bump when how records become rows changes (severity choice, aliasing, skipped records): the
+#: content version changes with it, so the fleet is re-matched although the feeds did not change
+INDEX_LOGIC_VERSION = "2"
 _EVENT_KINDS = (("introduced", "i"), ("fixed", "f"), ("last_affected", "l"), ("limit", "L"))
 
 _SCHEMA = """
@@ -104,7 +107,7 @@ def build_index(paths: list[Path], out: Path) -> FeedReport:
     try:
         with sqlite3.connect(tmp) as conn:
             conn.executescript(_SCHEMA)
-            _insert(conn, iter_feed_records(paths, report))
+            skipped_notices = _insert(conn, iter_feed_records(paths, report))
             conn.executemany(
                 "INSERT OR REPLACE INTO kev VALUES (?, ?, ?)",
                 sorted((e.cve_id, e.date_added, int(e.ransomware)) for e in report.kev.values()),
@@ -121,6 +124,7 @@ def build_index(paths: list[Path], out: Path) -> FeedReport:
                 "alpine_secdb_releases": json.dumps(sorted(report.alpine_releases)),
                 "kev_catalog_version": ",".join(report.kev_catalogs),
                 "kev_count": str(len(report.kev)),
+                "skipped_aggregate_notices": str(skipped_notices),
             }
             conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
         conn.close()
@@ -132,18 +136,41 @@ def build_index(paths: list[Path], out: Path) -> FeedReport:
 
 def content_version(report: FeedReport) -> str:
     """`db_version`: `sha256:` + 24 hex digits of the content digest, salted with the schema."""
-    return "sha256:" + report.content_digest(salt=f"lifeguard-index-{SCHEMA_VERSION}")[:24]
+    salt = f"lifeguard-index-{SCHEMA_VERSION}-{INDEX_LOGIC_VERSION}"
+    return "sha256:" + report.content_digest(salt=salt)[:24]
 
 
-def _insert(conn: sqlite3.Connection, records: Iterable[OSVRecord]) -> None:
+#: notices that bundle several per-CVE advisories (Ubuntu USN/LSN, Debian DSA/DLA/DTSA); the
+#: per-CVE records (`UBUNTU-CVE-x`, `DEBIAN-CVE-x`) carry the same fixes with the distro's rating
+_AGGREGATE_NOTICE_PREFIXES = ("USN-", "LSN-", "DSA-", "DLA-", "DTSA-")
+
+
+def is_aggregate_notice(record: OSVRecord) -> bool:
+    """A distro notice naming several upstream CVEs. Indexing it would report its fixes a second
+    time, and treating its upstream list as aliases would merge unrelated CVEs into one finding."""
+    return record.id.startswith(_AGGREGATE_NOTICE_PREFIXES) and len(record.upstream) > 1
+
+
+def record_aliases(record: OSVRecord) -> list[str]:
+    """`aliases`, plus the upstream id when there is exactly one (a `DEBIAN-CVE-x` record is the
+    finding `CVE-x`); several upstream ids are related advisories, not other names of this one."""
+    upstream = set(record.upstream) if len(record.upstream) == 1 else set()
+    return sorted((set(record.aliases) | upstream) - {record.id})
+
+
+def _insert(conn: sqlite3.Connection, records: Iterable[OSVRecord]) -> int:
+    """Insert every record; returns how many aggregate notices were skipped."""
+    skipped = 0
     vulns: list[tuple[str, str, str | None]] = []
     bare: list[tuple[str, str, str | None]] = []
     rows: list[tuple[object, ...]] = []
     for record in records:
         if record.withdrawn:
             continue
-        # upstream ids count as aliases: one finding per advisory, named by its CVE
-        aliases = sorted((set(record.aliases) | set(record.upstream)) - {record.id})
+        if is_aggregate_notice(record):
+            skipped += 1
+            continue
+        aliases = record_aliases(record)
         summary = record.summary or _first_line(record.details)
         # a record with neither aliases nor text (Alpine secdb's `CVE-x`) never replaces a richer one
         (vulns if aliases or summary else bare).append((record.id, json.dumps(aliases), summary))
@@ -168,6 +195,7 @@ def _insert(conn: sqlite3.Connection, records: Iterable[OSVRecord]) -> None:
         if len(rows) >= 10_000:
             _flush(conn, vulns, bare, rows)
     _flush(conn, vulns, bare, rows)
+    return skipped
 
 
 def _first_line(text: str | None) -> str | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.errors import VulnDBError
-from chalicelib.vulndb.index import SCHEMA_VERSION, VulnIndex, build_index
+from chalicelib.vulndb.index import INDEX_LOGIC_VERSION, SCHEMA_VERSION, VulnIndex, build_index
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 OSV = FIXTURES / "osv"
@@ -188,7 +188,7 @@ def test_empty_input_has_a_fixed_version_and_empty_feed_meta(tmp_path: Path) -> 
     (tmp_path / "empty").mkdir()
     build_index([tmp_path / "empty"], tmp_path / "db.sqlite")
     index = VulnIndex(tmp_path / "db.sqlite")
-    salt = f"lifeguard-index-{SCHEMA_VERSION}"
+    salt = f"lifeguard-index-{SCHEMA_VERSION}-{INDEX_LOGIC_VERSION}"
     expected = "sha256:" + hashlib.sha256(f"{salt}\n{0:064x}".encode()).hexdigest()[:24]
     assert index.version == expected
     assert (index.meta["feeds"], index.meta["kev_count"], index.meta["kev_catalog_version"]) == (

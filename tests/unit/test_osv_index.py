@@ -135,3 +135,41 @@ def test_index_errors(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(VulnDBError, match="schema '0'"):
         VulnIndex(old)
+
+
+def test_aggregate_notices_are_skipped_and_multi_upstream_is_not_aliasing(tmp_path: Path) -> None:
+    """A USN naming several CVEs must not merge them into one finding, nor report them twice."""
+    src = tmp_path / "in"
+    src.mkdir()
+
+    def rec(id_: str, upstream: list[str]) -> dict[str, object]:
+        return {
+            "id": id_,
+            "upstream": upstream,
+            "affected": [
+                {
+                    "package": {"ecosystem": "Ubuntu:22.04:LTS", "name": "glibc"},
+                    "ranges": [
+                        {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.35-0ubuntu3.4"}]}
+                    ],
+                }
+            ],
+        }
+
+    records = [
+        rec("UBUNTU-CVE-2023-4911", ["CVE-2023-4911"]),
+        rec("UBUNTU-CVE-2023-4806", ["CVE-2023-4806"]),
+        rec("USN-6409-1", ["CVE-2023-4806", "CVE-2023-4911", "CVE-2023-5156"]),
+        rec("OTHER-1", ["CVE-2023-1", "CVE-2023-2"]),  # several upstream ids, not a known notice
+    ]
+    for r in records:
+        (src / f"{r['id']}.json").write_text(json.dumps(r))
+    build_index([src], tmp_path / "db.sqlite")
+    index = VulnIndex(tmp_path / "db.sqlite")
+    rows = index.lookup_many([("Ubuntu", "22.04:LTS", "glibc")])[("Ubuntu", "22.04:LTS", "glibc")]
+    assert sorted((r.vuln_id, r.aliases) for r in rows) == [
+        ("OTHER-1", ()),
+        ("UBUNTU-CVE-2023-4806", ("CVE-2023-4806",)),
+        ("UBUNTU-CVE-2023-4911", ("CVE-2023-4911",)),
+    ]
+    assert index.meta["skipped_aggregate_notices"] == "1"
