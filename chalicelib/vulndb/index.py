@@ -26,10 +26,9 @@ import os
 import sqlite3
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from chalicelib.errors import VulnDBError
 from chalicelib.models import Severity
@@ -44,6 +43,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "2"
+#: names per `IN (...)` query: well under SQLite's bound-parameter limit
+_IN_CHUNK = 500
 #: bump when how records become rows changes (severity choice, aliasing, skipped records): the
 #: content version changes with it, so the fleet is re-matched although the feeds did not change
 INDEX_LOGIC_VERSION = "2"
@@ -63,8 +64,10 @@ _KEV_BATCH = 500  # ids per `IN (...)` query: below every SQLite's host-paramete
 _INDEXES = "CREATE INDEX affected_lookup ON affected (family, release, name);"
 
 
-@dataclass(frozen=True)
-class AffectedRow:
+class AffectedRow(NamedTuple):
+    """One (advisory, affected package) row, decoded. A NamedTuple: thousands are built per scan
+    and a frozen dataclass's __init__ cost more than the SQLite query."""
+
     vuln_id: str
     aliases: tuple[str, ...]
     summary: str | None
@@ -217,6 +220,13 @@ def _flush(
     rows.clear()
 
 
+_SEVERITIES = {s.value: s for s in Severity}
+
+
+def _decode_ranges(raw: str) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    return tuple((rtype, tuple((kind, value) for kind, value in events)) for rtype, events in json.loads(raw))
+
+
 class VulnIndex:
     """Read side of the index. Open once per process (Lambda warm starts reuse it)."""
 
@@ -260,32 +270,48 @@ class VulnIndex:
     def lookup_many(
         self, keys: Iterable[tuple[str, str, str]]
     ) -> dict[tuple[str, str, str], list[AffectedRow]]:
-        """Rows for many (family, release, normalised name) keys in one pass."""
-        wanted = sorted(set(keys))
+        """Rows for many (family, release, normalised name) keys: one query per release and chunk
+        of names, JSON columns decoded once per distinct value."""
+        names_by_release: dict[tuple[str, str], set[str]] = {}
+        for family, release, name in keys:
+            names_by_release.setdefault((family, release), set()).add(name)
         found: dict[tuple[str, str, str], list[AffectedRow]] = {}
-        sql = (
-            "SELECT a.family, a.release, a.name, a.vuln_id, v.aliases, v.summary, a.ranges, a.versions,"
-            " a.severity, a.severity_source, a.cvss_score FROM affected a JOIN vulns v ON v.id = a.vuln_id"
-            " WHERE a.family = ? AND a.release = ? AND a.name = ?"
-        )
-        for key in wanted:
-            for row in self._conn.execute(sql, key):
-                family, release, name = row[0], row[1], row[2]
-                ecosystem = f"{family}:{release}" if release else family
-                found.setdefault((family, release, name), []).append(
-                    AffectedRow(
-                        vuln_id=row[3],
-                        aliases=tuple(json.loads(row[4])),
-                        summary=row[5],
-                        ecosystem=ecosystem,
-                        ranges=tuple(
-                            (rtype, tuple((kind, value) for kind, value in events))
-                            for rtype, events in json.loads(row[6])
-                        ),
-                        versions=frozenset(json.loads(row[7])),
-                        severity=Severity(row[8]),
-                        severity_source=row[9],
-                        cvss_score=row[10],
-                    )
+        aliases_of: dict[str, tuple[str, ...]] = {}
+        ranges_of: dict[str, tuple[tuple[str, tuple[tuple[str, str], ...]], ...]] = {}
+        versions_of: dict[str, frozenset[str]] = {}
+        for (family, release), names in sorted(names_by_release.items()):
+            ecosystem = f"{family}:{release}" if release else family
+            ordered = sorted(names)
+            for start in range(0, len(ordered), _IN_CHUNK):
+                chunk = ordered[start : start + _IN_CHUNK]
+                placeholders = ",".join("?" * len(chunk))
+                # only "?" placeholders are interpolated; every value is bound
+                sql = (
+                    "SELECT a.name, a.vuln_id, v.aliases, v.summary, a.ranges, a.versions, a.severity,"  # noqa: S608
+                    " a.severity_source, a.cvss_score FROM affected a JOIN vulns v ON v.id = a.vuln_id"
+                    f" WHERE a.family = ? AND a.release = ? AND a.name IN ({placeholders})"
+                    " ORDER BY a.name, a.rowid"
                 )
+                for name, vid, aliases, summary, ranges, vers, sev, source, score in self._conn.execute(
+                    sql, (family, release, *chunk)
+                ):
+                    if (alias_tuple := aliases_of.get(aliases)) is None:
+                        alias_tuple = aliases_of[aliases] = tuple(json.loads(aliases))
+                    if (range_tuple := ranges_of.get(ranges)) is None:
+                        range_tuple = ranges_of[ranges] = _decode_ranges(ranges)
+                    if (version_set := versions_of.get(vers)) is None:
+                        version_set = versions_of[vers] = frozenset(json.loads(vers))
+                    found.setdefault((family, release, name), []).append(
+                        AffectedRow(
+                            vid,
+                            alias_tuple,
+                            summary,
+                            ecosystem,
+                            range_tuple,
+                            version_set,
+                            _SEVERITIES[sev],
+                            source,
+                            score,
+                        )
+                    )
         return found

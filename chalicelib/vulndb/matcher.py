@@ -16,10 +16,11 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from functools import cmp_to_key
+from functools import cmp_to_key, lru_cache
+from typing import NamedTuple
 
 from chalicelib.models import Package, Vulnerability
 from chalicelib.vulndb import versions
@@ -41,8 +42,7 @@ _SEMVER_NATIVE = frozenset({"npm", "Go", "crates.io"})
 _SOURCE_RANK = {"distro": 3, "cvss": 2, "database": 1, "none": 0}
 
 
-@dataclass(frozen=True)
-class _Hit:
+class _Hit(NamedTuple):
     row: AffectedRow
     fixed: str | None
 
@@ -66,6 +66,19 @@ def match_packages(
     # A language package an OS package owns (`owner`) is covered by its owner's advisories: it
     # stays in the SBOM but is not matched on its own, so nothing is reported twice.
     keyed = [(pkg, key) for pkg in packages if pkg.owner is None and (key := match_key(pkg)) is not None]
+    # a burst of short-lived allocations with no cycles: the cyclic GC only costs time here
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _match(keyed, index, ignore_unfixed)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _match(
+    keyed: list[tuple[Package, tuple[str, str, str, str]]], index: VulnIndex, ignore_unfixed: bool
+) -> list[Vulnerability]:
     rows_by_key = index.lookup_many((fam, rel, name) for _, (fam, rel, name, _) in keyed)
     findings: list[Vulnerability] = []
     for pkg, (family, release, name, version) in keyed:
@@ -114,33 +127,45 @@ def is_affected(row: AffectedRow, ecosystem: str, family: str, version: str) -> 
     SEMVER ranges outside semver-native ecosystems use lenient semver (OSV's rule)."""
     for range_type, events in row.ranges:
         eco = ecosystem if range_type == "ECOSYSTEM" or family in _SEMVER_NATIVE else "Go"
-        affected, fixed = _in_range(versions.comparator(eco).key, version, events)
+        affected, fixed = _in_range(eco, version, events)
         if affected:
             return True, fixed
     return version in row.versions, None
 
 
-def _in_range(
-    key: Callable[[str], versions.SortKey], version: str, events: tuple[tuple[str, str], ...]
-) -> tuple[bool, str | None]:
-    """OSV's evaluation: walk the events in version order; the last one at or below `version`
-    decides. The fix is the next `fixed` event above it (none when `last_affected` comes first).
-    Keys only promise `<` and `>`, hence `not a < b` for `a >= b`."""
-    installed = key(version)
+_Event = tuple[versions.SortKey | None, str, str]
+
+
+@lru_cache(maxsize=65_536)
+def _ordered_events(
+    ecosystem: str, events: tuple[tuple[str, str], ...]
+) -> tuple[tuple[_Event, ...], tuple[versions.SortKey, ...]]:
+    """A range's events in version order (`introduced: 0` first) and its limits, parsed once per
+    process: the same ranges come back for every image with that package."""
+    key = versions.comparator(ecosystem).key
     ordered = sorted(
         ((0, None) if kind == "i" and value == "0" else (1, key(value)), kind, value)
         for kind, value in events
         if kind != "L"
     )
+    limits = tuple(key(value) for kind, value in events if kind == "L")
+    return tuple((event_key, kind, value) for (_, event_key), kind, value in ordered), limits
+
+
+def _in_range(ecosystem: str, version: str, events: tuple[tuple[str, str], ...]) -> tuple[bool, str | None]:
+    """OSV's evaluation: walk the events in version order; the last one at or below `version`
+    decides. The fix is the next `fixed` event above it (none when `last_affected` comes first).
+    Keys only promise `<` and `>`, hence `not a < b` for `a >= b`."""
+    installed = versions.comparator(ecosystem).key(version)
+    ordered, limits = _ordered_events(ecosystem, events)
     affected, position = False, -1
-    for i, ((_, event_key), kind, _value) in enumerate(ordered):
+    for i, (event_key, kind, _value) in enumerate(ordered):
         if kind == "i" and (event_key is None or not installed < event_key):
             affected, position = True, i
         elif event_key is not None and (
             (kind == "f" and not installed < event_key) or (kind == "l" and installed > event_key)
         ):
             affected, position = False, i
-    limits = [key(value) for kind, value in events if kind == "L"]
     if not affected or (limits and all(not installed < limit for limit in limits)):
         return False, None
     for _, kind, value in ordered[position + 1 :]:
@@ -175,13 +200,23 @@ def primary_id(ids: set[str]) -> str:
 
 
 def _finding(pkg: Package, group: list[_Hit], ecosystem: str) -> Vulnerability:
-    ids = {h.row.vuln_id for h in group} | {a for h in group for a in h.row.aliases}
-    vid = primary_id(ids)
-    rated = max(group, key=lambda h: (_SOURCE_RANK.get(h.row.severity_source, 0), h.row.severity.rank))
-    scores = [h.row.cvss_score for h in group if h.row.cvss_score is not None]
-    fixes = [h.fixed for h in group if h.fixed]
-    fixed = max(fixes, key=cmp_to_key(_fix_order(ecosystem))) if fixes else None
-    summary = next((h.row.summary for h in group if h.row.vuln_id == vid and h.row.summary), None)
+    if len(group) == 1:  # the common case: one record, nothing to merge (and no sorting)
+        rated, fixed = group[0]
+        ids = {rated.vuln_id, *rated.aliases}
+        vid = primary_id(ids)
+        score, summary = rated.cvss_score, rated.summary
+    else:
+        ids = {h.row.vuln_id for h in group} | {a for h in group for a in h.row.aliases}
+        vid = primary_id(ids)
+        rated = max(
+            group, key=lambda h: (_SOURCE_RANK.get(h.row.severity_source, 0), h.row.severity.rank)
+        ).row
+        scores = [h.row.cvss_score for h in group if h.row.cvss_score is not None]
+        score = max(scores) if scores else None
+        fixes = [h.fixed for h in group if h.fixed]
+        fixed = max(fixes, key=cmp_to_key(_fix_order(ecosystem))) if fixes else None
+        summary = next((h.row.summary for h in group if h.row.vuln_id == vid and h.row.summary), None)
+        summary = summary or next((h.row.summary for h in group if h.row.summary), None)
     return Vulnerability(
         id=vid,
         aliases=sorted(ids - {vid}),
@@ -189,13 +224,13 @@ def _finding(pkg: Package, group: list[_Hit], ecosystem: str) -> Vulnerability:
         ecosystem=ecosystem,
         installed_version=pkg.version,
         fixed_version=fixed,
-        severity=rated.row.severity,
-        cvss_score=max(scores) if scores else None,
+        severity=rated.severity,
+        cvss_score=score,
         path=pkg.path,
         purl=pkg.purl or None,
         layer=pkg.layer,
-        severity_source=rated.row.severity_source,
-        summary=summary or next((h.row.summary for h in group if h.row.summary), None),
+        severity_source=rated.severity_source,
+        summary=summary,
     )
 
 
