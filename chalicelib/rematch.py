@@ -26,21 +26,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.errors import NotFoundError
 from chalicelib.models import (
-    SEVERITIES_WORST_FIRST,
     ImageScan,
     Misconfiguration,
-    ScanSummary,
     SecretFinding,
     Vulnerability,
 )
 from chalicelib.observability import logger, metrics
-from chalicelib.policy import evaluate
-from chalicelib.scanner import ScanOptions
+from chalicelib.scanner import ScanOptions, assess
 from chalicelib.store import ScanStore
 from chalicelib.store_models import ChangeRecord, ImageRecord, RematchWrite, StoredSbom, utc_now
-from chalicelib.suppress import apply_suppressions
 from chalicelib.vulndb.index import VulnIndex
-from chalicelib.vulndb.matcher import match_packages
 
 #: digests per SQS message: small enough that one message is well inside a Lambda timeout (each
 #: image is one S3 read, one match and a few DynamoDB calls) and a message far below 256 KiB
@@ -233,29 +228,9 @@ def rematched_scan(
     after the walk (match with the scan's options, suppressions, gate). Secrets and
     misconfigurations come from the stored scan (they depend on the layers, not on the index) so
     gate rules about them keep their verdict."""
-    vulns = match_packages(sbom.packages, index, ignore_unfixed=options.ignore_unfixed)
-    scan = ImageScan(
-        image=sbom.image,
-        packages=sbom.packages,
-        vulnerabilities=vulns,
-        secrets=list(secrets),
-        misconfigurations=list(misconfigurations),
+    return assess(
+        sbom.image, sbom.packages, index, options, secrets=secrets, misconfigurations=misconfigurations
     )
-    scan = apply_suppressions(scan, options.suppressions)
-    gate, reasons = evaluate(scan, options.gate)
-    scan.summary = ScanSummary(
-        packages=len(scan.packages),
-        vulnerabilities={
-            s: sum(1 for v in scan.vulnerabilities if v.severity is s) for s in SEVERITIES_WORST_FIRST
-        },
-        secrets=len(scan.secrets),
-        misconfigurations=len(scan.misconfigurations),
-        suppressed=len(scan.suppressed),
-        gate=gate,
-        reasons=reasons,
-        db_version=index.version,
-    )
-    return scan
 
 
 def change_records(

@@ -14,7 +14,16 @@ from chalicelib.analyzers import default_analyzers
 from chalicelib.analyzers.base import Analyzer
 from chalicelib.image.model import ImageSource, ResolvedImage
 from chalicelib.image.walker import collect, walk_image
-from chalicelib.models import SEVERITIES_WORST_FIRST, ImageInfo, ImageScan, OSInfo, ScanSummary
+from chalicelib.models import (
+    SEVERITIES_WORST_FIRST,
+    ImageInfo,
+    ImageScan,
+    Misconfiguration,
+    OSInfo,
+    Package,
+    ScanSummary,
+    SecretFinding,
+)
 from chalicelib.policy import GateRules, evaluate
 from chalicelib.suppress import SuppressionRules, apply_suppressions
 from chalicelib.vulndb.index import VulnIndex
@@ -50,33 +59,58 @@ def scan_image(
     analyzers = list(analyzers) if analyzers is not None else default_analyzers()
     walked = walk_image(source, image, analyzers)
     os_info, packages = collect(walked, analyzers)
+    info = ImageInfo(
+        digest=image.digest,
+        config_digest=image.config_digest,
+        platform=image.platform,
+        os=os_info or OSInfo(),
+        index_digest=image.index_digest,
+        reference=image.reference,
+    )
+    scan = assess(info, packages, index, options)
+    scan.summary.scan_seconds = round(time.perf_counter() - started, 3)
+    log.info(
+        "scanned image",
+        extra={
+            "digest": image.digest,
+            "packages": len(packages),
+            "vulnerabilities": len(scan.vulnerabilities),
+        },
+    )
+    return scan
+
+
+def assess(
+    image: ImageInfo,
+    packages: list[Package],
+    index: VulnIndex,
+    options: ScanOptions,
+    *,
+    secrets: Sequence[SecretFinding] = (),
+    misconfigurations: Sequence[Misconfiguration] = (),
+) -> ImageScan:
+    """Everything after the walk: match, suppress, gate, summarise. Shared by a fresh scan and by
+    re-matching a stored SBOM, so both reach the same verdict for the same inputs."""
     vulns = match_packages(packages, index, ignore_unfixed=options.ignore_unfixed)
     scan = ImageScan(
-        image=ImageInfo(
-            digest=image.digest,
-            config_digest=image.config_digest,
-            platform=image.platform,
-            os=os_info or OSInfo(),
-            index_digest=image.index_digest,
-            reference=image.reference,
-        ),
+        image=image,
         packages=packages,
         vulnerabilities=vulns,
+        secrets=list(secrets),
+        misconfigurations=list(misconfigurations),
     )
     scan = apply_suppressions(scan, options.suppressions)
-    vulns = scan.vulnerabilities
     gate, reasons = evaluate(scan, options.gate)
     scan.summary = ScanSummary(
         packages=len(packages),
-        vulnerabilities={s: sum(1 for v in vulns if v.severity is s) for s in SEVERITIES_WORST_FIRST},
+        vulnerabilities={
+            s: sum(1 for v in scan.vulnerabilities if v.severity is s) for s in SEVERITIES_WORST_FIRST
+        },
+        secrets=len(scan.secrets),
+        misconfigurations=len(scan.misconfigurations),
         suppressed=len(scan.suppressed),
         gate=gate,
         reasons=reasons,
         db_version=index.version,
-        scan_seconds=round(time.perf_counter() - started, 3),
-    )
-    log.info(
-        "scanned image",
-        extra={"digest": image.digest, "packages": len(packages), "vulnerabilities": len(vulns)},
     )
     return scan
