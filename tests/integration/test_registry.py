@@ -3,6 +3,7 @@ stub servers where the registry cannot misbehave on demand: redirects, 503s, tam
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import io
@@ -452,42 +453,49 @@ def test_mirror_routes_ecr_host_to_local_registry(registry_server: RegistryServe
         registry_source(f"{registry_server.authority}/{repo}:v1", config=config)
 
 
+class _EcrTokenClient:
+    """Answers GetAuthorizationToken like ECR (and moto) do: base64 of `AWS:<password>`. An
+    in-process `moto.mock_aws()` here would reset the moto state the session's moto *server*
+    shares; the moto-server path is covered end to end in test_pipeline.py."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def get_authorization_token(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(kwargs)
+        token = base64.b64encode(b"AWS:123456789012-auth-token").decode()
+        return {"authorizationData": [{"authorizationToken": token}]}
+
+
 def test_ecr_login_through_mirror_with_basic_auth(make_registry: Callable[..., RegistryServer]) -> None:
-    boto3 = pytest.importorskip("boto3")
-    moto = pytest.importorskip("moto")
-    from chalicelib.ecr_auth import decode_authorization_token, ecr_credentials_provider
+    from chalicelib.ecr_auth import ecr_credentials_provider
 
-    with moto.mock_aws():
-        ecr_client = boto3.client(
-            "ecr", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-        )
-        token = ecr_client.get_authorization_token()["authorizationData"][0]["authorizationToken"]
-        user, password = decode_authorization_token(token)
-        assert user == "AWS"
-        server = make_registry(htpasswd={user: password})
-        regions: list[str] = []
+    ecr_client = _EcrTokenClient()
+    server = make_registry(htpasswd={"AWS": "123456789012-auth-token"})
+    regions: list[str] = []
 
-        def client_for_region(region: str) -> Any:
-            regions.append(region)
-            return ecr_client
+    def client_for_region(region: str) -> Any:
+        regions.append(region)
+        return ecr_client
 
-        provider = ecr_credentials_provider(client_for_region)
-        config = RegistryConfig.model_validate(
-            {
-                "accounts": "123456789012",
-                "region": "us-east-1",
-                "insecure": server.authority,
-                "mirrors": f"{ECR_HOST}={server.authority}",
-            }
-        )
-        client = RegistryClient(ECR_HOST, config, provider)
-        image = build_image(layers=2, tag="ecr")
-        push_image(client, "payments/api", image, "v1")
-        [resolved] = registry_source(
-            f"{ECR_HOST}/payments/api:v1", config=config, credentials=provider
-        ).resolve()
-        assert resolved.manifest_digest == image.digest
-        assert regions == ["us-east-1"]  # one GetAuthorizationToken, cached afterwards
+    provider = ecr_credentials_provider(client_for_region)
+    config = RegistryConfig.model_validate(
+        {
+            "accounts": "123456789012",
+            "region": "us-east-1",
+            "insecure": server.authority,
+            "mirrors": f"{ECR_HOST}={server.authority}",
+        }
+    )
+    client = RegistryClient(ECR_HOST, config, provider)
+    image = build_image(layers=2, tag="ecr")
+    push_image(client, "payments/api", image, "v1")
+    [resolved] = registry_source(f"{ECR_HOST}/payments/api:v1", config=config, credentials=provider).resolve()
+    assert resolved.manifest_digest == image.digest
+    assert regions == ["us-east-1"]  # one GetAuthorizationToken, cached afterwards
+    assert ecr_client.calls == [
+        {}
+    ]  # registryIds is deprecated: the token covers every registry the role may pull
 
 
 # --- auth flows against the real registry -----------------------------------------------------

@@ -18,7 +18,7 @@ from chalice.test import Client
 
 from chalicelib import handlers, runtime
 from chalicelib.index_publisher import publish_index
-from chalicelib.local.aws import LOCAL_BUCKET, LOCAL_REGION, create_idempotency_table, ecr_push_event
+from chalicelib.local.aws import LOCAL_BUCKET, LOCAL_REGION, ecr_push_event
 from chalicelib.local.sample_image import write_sample_layout
 from chalicelib.store import image_pk
 from chalicelib.vulndb.index import VulnIndex, build_index
@@ -121,11 +121,6 @@ def _new_index_sources(tmp: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def scanned(stack: Stack, chalice_client: Client, tmp_path_factory: pytest.TempPathFactory) -> str:
-    # The session's moto server shares moto's in-process state, which an in-process `mock_aws()`
-    # elsewhere in the session (test_registry.py) resets on exit: make sure our resources exist.
-    stack.store.create_table()
-    stack.store.create_bucket()
-    create_idempotency_table(runtime.client("dynamodb"), runtime.settings().idempotency_table)
     layout = tmp_path_factory.mktemp("rematch-sample") / "layout"
     info = write_sample_layout(layout)
     assert info.manifest_digest is not None
