@@ -281,3 +281,25 @@ def test_alpine_image_matches_by_origin_within_its_release(
             ("CVE-2019-1563", "libcrypto1.1", "1.1.1d-r0"),
         ]
         assert found == (expected if release == "3.10.2" else [])
+
+
+def test_kev_flag_in_json_and_table(
+    tmp_path: Path, sample: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    kev = Path(__file__).resolve().parents[1] / "fixtures" / "kev"
+    db = tmp_path / "kev.sqlite"
+    assert main(["db", "build", "--from", str(OSV), str(kev), "--out", str(db)]) == 0
+    layout, _ = sample
+    capsys.readouterr()
+    assert main(["scan", f"oci:{layout}", "--db", str(db), "--format", "json"]) == 0
+    flagged = sorted(
+        (v["package"], v["kev_date_added"])
+        for v in json.loads(capsys.readouterr().out)["vulnerabilities"]
+        if v["known_exploited"]
+    )
+    assert flagged == [("libc-bin", "2023-11-21"), ("libc6", "2023-11-21")]
+    assert main(["scan", f"oci:{layout}", "--db", str(db)]) == 0
+    rows = [
+        line for line in capsys.readouterr().out.splitlines() if "known exploited since 2023-11-21" in line
+    ]
+    assert [row.split()[1] for row in rows] == ["libc-bin", "libc6"]
