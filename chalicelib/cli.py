@@ -77,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--from", dest="sources", type=Path, nargs="+", required=True)
     build.add_argument("--out", type=Path, required=True)
-    update = db_sub.add_parser("update", help="download OSV's per-ecosystem exports into a cache")
+    update = db_sub.add_parser(
+        "update", help="download the feeds (OSV exports, Alpine secdb, CISA KEV) into a cache"
+    )
     update.add_argument(
         "--ecosystem",
         dest="ecosystems",
@@ -85,6 +87,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="NAME",
         help="OSV export to fetch, repeatable (default: $LIFEGUARD_OSV_ECOSYSTEMS, else a built-in list)",
+    )
+    update.add_argument(
+        "--kev",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="fetch the CISA KEV catalog (default: unless $LIFEGUARD_KEV_URL is 'none')",
+    )
+    update.add_argument(
+        "--alpine-release",
+        dest="alpine_releases",
+        action="append",
+        default=None,
+        metavar="RELEASE",
+        help="Alpine secdb release to fetch, repeatable, 'none' for no secdb "
+        "(default: $LIFEGUARD_ALPINE_RELEASES, else recent releases)",
     )
     update.add_argument(
         "--cache-dir", type=Path, default=None, help="download cache (default: ~/.cache/lifeguard/feeds)"
@@ -98,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=[],
         metavar="PATH",
-        help="more --build inputs (Alpine secdb, KEV catalog, OSV dirs)",
+        help="more --build inputs (OSV dirs or files, secdb YAML, a KEV file of your own)",
     )
 
     demo = sub.add_parser("demo", help="the local end-to-end demo that `make run` starts")
@@ -182,24 +199,21 @@ def _scan(args: argparse.Namespace) -> int:
 
 
 def _db_update(args: argparse.Namespace) -> int:
-    from chalicelib.vulndb.feeds.osv_download import (
-        configured_ecosystems,
-        export_path,
-        osv_base_url,
-        update_osv_exports,
-    )
+    from chalicelib.vulndb.feeds.update import configured_feeds, update_feeds
 
     if args.build and args.out is None:
         print("lifeguard: error: db update --build needs --out FILE", file=sys.stderr)
         return EXIT_ERROR
     cache_dir = args.cache_dir or Path.home() / ".cache" / "lifeguard" / "feeds"
-    ecosystems = configured_ecosystems(args.ecosystems, os.environ)
-    results = update_osv_exports(ecosystems, cache_dir, base_url=osv_base_url(os.environ), progress=_progress)
-    fetched = sum(r.status != "not_modified" for r in results)
-    print(f"{cache_dir}: {fetched} downloaded, {len(results) - fetched} unchanged", file=sys.stderr)
+    plan = configured_feeds(
+        os.environ, ecosystems=args.ecosystems, kev_enabled=args.kev, alpine_releases=args.alpine_releases
+    )
+    update = update_feeds(plan, cache_dir, progress=_progress)
+    fetched = sum(r.status != "not_modified" for r in update.results)
+    print(f"{cache_dir}: {fetched} downloaded, {len(update.results) - fetched} unchanged", file=sys.stderr)
     if not args.build:
         return EXIT_PASS
-    args.sources = [export_path(cache_dir, e) for e in ecosystems] + list(args.extra_sources)
+    args.sources = update.sources + list(args.extra_sources)
     return _db_build(args)
 
 

@@ -165,21 +165,15 @@ FeedFetcher = Callable[[Path], Sequence[Path]]
 
 
 def download_feeds(cache_dir: Path, environ: Mapping[str, str] | None = None) -> list[Path]:
-    """`db update` for the refresh function, as the CLI runs it: OSV's per-ecosystem exports
-    (`LIFEGUARD_OSV_URL`, `LIFEGUARD_OSV_ECOSYSTEMS`) into `cache_dir`, conditional and resumable;
-    returns the paths `db build` compiles. Raises FeedError naming every export that failed (the
-    refresh then publishes nothing: a partial feed set would resolve findings that are not)."""
-    from chalicelib.vulndb.feeds.osv_download import (
-        configured_ecosystems,
-        export_path,
-        osv_base_url,
-        update_osv_exports,
-    )
+    """`db update` for the refresh function, as the CLI runs it: OSV's per-ecosystem exports, the
+    Alpine secdb releases and the CISA KEV catalog (configured by the same environment variables,
+    `feeds/update.py`) into `cache_dir`, conditional and resumable; returns the paths `db build`
+    compiles. Raises FeedError naming every download that failed (the refresh then publishes
+    nothing: a partial feed set would resolve findings that are not)."""
+    from chalicelib.vulndb.feeds.update import configured_feeds, update_feeds
 
     env = os.environ if environ is None else environ
-    ecosystems = configured_ecosystems(None, env)
-    update_osv_exports(ecosystems, cache_dir, base_url=osv_base_url(env))
-    return [export_path(cache_dir, e) for e in ecosystems]
+    return update_feeds(configured_feeds(env), cache_dir).sources
 
 
 def refresh_index(s3: Any, url: str, workdir: Path, fetch: FeedFetcher = download_feeds) -> PublishedIndex:

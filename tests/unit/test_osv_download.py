@@ -334,6 +334,8 @@ def test_cli_db_update_then_build(
     server.files["/Red%20Hat/all.zip"] = Served(osv_zip("RHSA-1"))
     monkeypatch.setenv("LIFEGUARD_OSV_URL", server.url)
     monkeypatch.setenv("LIFEGUARD_OSV_ECOSYSTEMS", "PyPI,Red Hat")
+    monkeypatch.setenv("LIFEGUARD_KEV_URL", "none")  # KEV and secdb: tests/unit/test_feeds_update.py
+    monkeypatch.setenv("LIFEGUARD_ALPINE_RELEASES", "none")
     cache, out = tmp_path / "feeds", tmp_path / "vulndb.sqlite"
     argv = ["db", "update", "--cache-dir", str(cache), "--build", "--out", str(out)]
     assert main(argv) == 0

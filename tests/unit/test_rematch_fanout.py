@@ -34,16 +34,21 @@ from chalicelib.index_publisher import (
     publish_index,
     refresh_index,
 )
+from chalicelib.models import Package
 from chalicelib.rematch import RematchBatch
 from chalicelib.rematch_queue import send_batches
 from chalicelib.store import ScanStore
 from chalicelib.store_models import ChangeRecord, RematchWrite
+from chalicelib.vulndb.feeds import alpine_secdb
 from chalicelib.vulndb.index import VulnIndex, build_index
+from chalicelib.vulndb.matcher import match_packages
 from tests.unit.test_store import REGION, aws, ddb, dg, meta, s3, scan_of, store
 
 __all__ = ["aws", "ddb", "s3", "store"]  # fixtures re-exported for pytest
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "osv"
+SECDB = FIXTURES.parent / "alpine-secdb"
+KEV = FIXTURES.parent / "kev" / "known_exploited_vulnerabilities.json"
 PLANNED = datetime(2024, 6, 2, 8, 30, tzinfo=UTC)
 INDEX_URL = "s3://lifeguard-index-test/vulndb/vulndb.sqlite"
 
@@ -178,37 +183,92 @@ def test_publish_refuses_an_index_that_lost_most_of_its_records(tmp_path: Path, 
     assert publish_index(index_bucket, built, INDEX_URL, force=True).uploaded
 
 
-def test_refresh_downloads_the_osv_exports_then_publishes(tmp_path: Path, index_bucket: Any) -> None:
+def test_refresh_downloads_osv_secdb_and_kev_then_publishes(tmp_path: Path, index_bucket: Any) -> None:
+    """The scheduled refresh end to end, all three feeds served by a stock HTTP server (which
+    answers If-Modified-Since with 304, so the second run downloads nothing and publishes nothing)."""
     served = tmp_path / "served"
-    (served / "Debian").mkdir(parents=True)
+    (served / "osv" / "Debian").mkdir(parents=True)
     debian = sorted(FIXTURES.glob("DEBIAN-*.json"))
-    with zipfile.ZipFile(served / "Debian" / "all.zip", "w") as archive:
+    with zipfile.ZipFile(served / "osv" / "Debian" / "all.zip", "w") as archive:
         for path in debian:
             archive.write(path, path.name)
+    (served / "secdb" / "v3.10").mkdir(parents=True)
+    for repository in ("main", "community"):
+        yaml_file = SECDB / "v3.10" / f"{repository}.yaml"
+        document = alpine_secdb.load_yaml(yaml_file.read_bytes(), str(yaml_file))
+        (served / "secdb" / "v3.10" / f"{repository}.json").write_text(json.dumps(document))
+    (served / "kev").mkdir()
+    shutil.copy(KEV, served / "kev" / "known_exploited_vulnerabilities.json")
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
     environ = {
-        "LIFEGUARD_OSV_URL": f"http://127.0.0.1:{server.server_address[1]}",
+        "LIFEGUARD_OSV_URL": f"{base}/osv",
         "LIFEGUARD_OSV_ECOSYSTEMS": "Debian",
+        "LIFEGUARD_ALPINE_SECDB_URL": f"{base}/secdb",
+        "LIFEGUARD_ALPINE_RELEASES": "v3.10",
+        "LIFEGUARD_KEV_URL": f"{base}/kev/known_exploited_vulnerabilities.json",
     }
     try:
         workdir = tmp_path / "work"
         first = refresh_index(index_bucket, INDEX_URL, workdir, lambda cache: download_feeds(cache, environ))
         assert first.uploaded
-        assert (workdir / "feeds" / "Debian" / "all.zip").is_file()  # the cache stays for next time
+        feeds = workdir / "feeds"
+        cached = sorted(p.relative_to(feeds).as_posix() for p in feeds.rglob("*") if p.is_file())
+        assert cached == [  # the cache stays for next time
+            "Debian/all.zip",
+            "Debian/all.zip.meta.json",
+            "alpine-secdb/v3.10/community.json",
+            "alpine-secdb/v3.10/community.json.meta.json",
+            "alpine-secdb/v3.10/main.json",
+            "alpine-secdb/v3.10/main.json.meta.json",
+            "cisa-kev/known_exploited_vulnerabilities.json",
+            "cisa-kev/known_exploited_vulnerabilities.json.meta.json",
+        ]
+        inodes = {p: p.stat().st_ino for p in feeds.rglob("*") if not p.name.endswith(".meta.json")}
         again = refresh_index(index_bucket, INDEX_URL, workdir, lambda cache: download_feeds(cache, environ))
         assert not again.uploaded and again.version_id == first.version_id
+        assert again.db_version == first.db_version
+        assert {p: p.stat().st_ino for p in inodes} == inodes  # 304s: no file was rewritten
     finally:
         server.shutdown()
         server.server_close()
     downloaded = tmp_path / "published.sqlite"
     index_bucket.download_file("lifeguard-index-test", "vulndb/vulndb.sqlite", str(downloaded))
     index = VulnIndex(downloaded)
-    assert index.meta["record_count"] == str(len(debian))
-    rows = index.lookup_many([("Debian", "12", "openssl")])[("Debian", "12", "openssl")]
-    assert [r.vuln_id for r in rows] == ["DEBIAN-CVE-2023-5363"]
+    assert index.meta["record_count"] == str(len(debian) + 1158 + 712)  # + secdb v3.10 main, community
+    assert (index.meta["kev_catalog_version"], index.meta["kev_count"]) == ("2023.11.21", "3")
+    assert [(f["kind"], f["url"]) for f in json.loads(index.meta["feeds"])] == [
+        ("osv", f"{base}/osv/Debian/all.zip"),
+        ("alpine-secdb", f"{base}/secdb/v3.10/main.json"),
+        ("alpine-secdb", f"{base}/secdb/v3.10/community.json"),
+        ("cisa-kev", f"{base}/kev/known_exploited_vulnerabilities.json"),
+    ]
+    libc6 = Package(
+        name="libc6",
+        version="2.36-9+deb12u1",
+        ecosystem="Debian:12",
+        purl="pkg:deb/debian/libc6@2.36-9+deb12u1",
+        source_name="glibc",
+        source_version="2.36-9+deb12u1",
+        path="var/lib/dpkg/status",
+    )
+    musl = Package(
+        name="musl",
+        version="1.1.22-r2",
+        ecosystem="Alpine:v3.10",
+        purl="pkg:apk/alpine/musl@1.1.22-r2",
+        path="x",
+    )
+    found = [
+        (v.id, v.package, v.fixed_version, v.known_exploited) for v in match_packages([libc6, musl], index)
+    ]
+    assert found == [
+        ("CVE-2023-4911", "libc6", "2.36-9+deb12u3", True),
+        ("CVE-2019-14697", "musl", "1.1.22-r3", False),
+    ]
 
 
 def test_publish_refuses_what_is_not_an_index_or_not_s3(tmp_path: Path, index_bucket: Any) -> None:
