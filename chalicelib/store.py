@@ -771,17 +771,8 @@ class ScanStore:
         """Every image's change records detected on `day` (UTC), newest first: one GSI1 partition
         per day, `CHANGES#<yyyy-mm-dd>`."""
         gsi_pk = changes_gsi_pk(day)
-        items, next_cursor = self._query_page(
-            scope=scope_of("recent-changes", gsi_pk),
-            index=GSI1,
-            partition=("GSI1PK", gsi_pk),
-            key_condition="#pk = :pk",
-            names={"#pk": "GSI1PK"},
-            values={":pk": gsi_pk},
-            filter_expression=None,
-            forward=False,
-            cursor=cursor,
-            limit=limit,
+        items, next_cursor = self._query_gsi1(
+            "recent-changes", gsi_pk, forward=False, cursor=cursor, limit=limit
         )
         return Page[ChangeRecord](
             items=[ChangeRecord.model_validate(_model_fields(i, ChangeRecord.model_fields)) for i in items],
@@ -869,24 +860,30 @@ class ScanStore:
         vulns = [Vulnerability.model_validate(_model_fields(i, Vulnerability.model_fields)) for i in items]
         return Page[Vulnerability](items=vulns, next_cursor=next_cursor)
 
-    def images_for_vulnerability(
-        self, vuln_id: str, cursor: str | None = None, limit: int | None = None
-    ) -> Page[AffectedImage]:
-        """Every stored finding of `vuln_id` (primary id or alias, case-insensitive), by image
-        digest. A platform of a multi-arch image is listed with its `index_digest`."""
-        gsi_pk = vuln_gsi_pk(vuln_id)
-        items, next_cursor = self._query_page(
-            scope=scope_of("vuln", gsi_pk),
+    def _query_gsi1(
+        self, scope: str, gsi_pk: str, *, forward: bool, cursor: str | None, limit: int | None
+    ) -> tuple[list[Item], str | None]:
+        """One page of a whole GSI1 partition (blast radius, repository by name, changes by day)."""
+        return self._query_page(
+            scope=scope_of(scope, gsi_pk),
             index=GSI1,
             partition=("GSI1PK", gsi_pk),
             key_condition="#pk = :pk",
             names={"#pk": "GSI1PK"},
             values={":pk": gsi_pk},
             filter_expression=None,
-            forward=True,
+            forward=forward,
             cursor=cursor,
             limit=limit,
         )
+
+    def images_for_vulnerability(
+        self, vuln_id: str, cursor: str | None = None, limit: int | None = None
+    ) -> Page[AffectedImage]:
+        """Every stored finding of `vuln_id` (primary id or alias, case-insensitive), by image
+        digest. A platform of a multi-arch image is listed with its `index_digest`."""
+        gsi_pk = vuln_gsi_pk(vuln_id)
+        items, next_cursor = self._query_gsi1("vuln", gsi_pk, forward=True, cursor=cursor, limit=limit)
         affected = [
             AffectedImage.model_validate(
                 {"vulnerability_id": i["id"], **_model_fields(i, AffectedImage.model_fields)}
@@ -920,17 +917,8 @@ class ScanStore:
             )
         else:
             gsi_pk = repo_name_gsi_pk(repository)
-            items, next_cursor = self._query_page(
-                scope=scope_of("reponame", gsi_pk),
-                index=GSI1,
-                partition=("GSI1PK", gsi_pk),
-                key_condition="#pk = :pk",
-                names={"#pk": "GSI1PK"},
-                values={":pk": gsi_pk},
-                filter_expression=None,
-                forward=False,
-                cursor=cursor,
-                limit=limit,
+            items, next_cursor = self._query_gsi1(
+                "reponame", gsi_pk, forward=False, cursor=cursor, limit=limit
             )
         images = [
             RepositoryImage.model_validate(_model_fields(i, RepositoryImage.model_fields)) for i in items

@@ -34,12 +34,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from chalicelib.errors import FeedError
+
+#: checks a complete download before it replaces the previous copy (raises ValueError)
+Validator = Callable[[Path], None]
 
 log = logging.getLogger(__name__)
 
@@ -400,6 +403,65 @@ class _Transfer:
         return written
 
 
+class DownloadJob(NamedTuple):
+    """One feed file to fetch. `hint_on_404` is appended to a 404's message (a likely typo)."""
+
+    label: str
+    url: str
+    dest: Path
+    validate: Validator
+    hint_on_404: str = ""
+
+
+def download_all(
+    jobs: Sequence[DownloadJob],
+    *,
+    progress: Progress | None = None,
+    timeout: float = 60.0,
+    attempts: int = 3,
+    retry_delay: float = 1.0,
+) -> list[DownloadResult]:
+    """Download (or confirm) every job. Every job is tried; if any failed, one `FeedError` names
+    each failure afterwards (the others are up to date on disk, a failed file's previous good copy
+    is kept)."""
+    results: list[DownloadResult] = []
+    failures: list[str] = []
+    for job in jobs:
+        try:
+            results.append(
+                download(
+                    job.url,
+                    job.dest,
+                    validate=job.validate,
+                    progress=progress,
+                    label=job.label,
+                    timeout=timeout,
+                    attempts=attempts,
+                    retry_delay=retry_delay,
+                )
+            )
+        except FeedError as exc:
+            failures.append(f"{exc}{job.hint_on_404 if 'HTTP 404' in str(exc) else ''}")
+    if failures:
+        raise FeedError("; ".join(failures))
+    return results
+
+
+def osv_export_jobs(
+    ecosystems: Sequence[str], cache_dir: Path, base_url: str = DEFAULT_OSV_URL
+) -> list[DownloadJob]:
+    return [
+        DownloadJob(
+            ecosystem,
+            export_url(base_url, ecosystem),
+            export_path(cache_dir, ecosystem),
+            check_zip,
+            f" (is {ecosystem!r} an OSV ecosystem?)",
+        )
+        for ecosystem in ecosystems
+    ]
+
+
 def update_osv_exports(
     ecosystems: Sequence[str],
     cache_dir: Path,
@@ -410,29 +472,11 @@ def update_osv_exports(
     attempts: int = 3,
     retry_delay: float = 1.0,
 ) -> list[DownloadResult]:
-    """Download (or confirm) each ecosystem's `all.zip` into `cache_dir/<Ecosystem>/all.zip`.
-    Every ecosystem is tried; if any failed, a `FeedError` names each failure afterwards (the
-    others are up to date on disk)."""
-    results: list[DownloadResult] = []
-    failures: list[str] = []
-    for ecosystem in ecosystems:
-        url = export_url(base_url, ecosystem)
-        try:
-            results.append(
-                download(
-                    url,
-                    export_path(cache_dir, ecosystem),
-                    validate=check_zip,
-                    progress=progress,
-                    label=ecosystem,
-                    timeout=timeout,
-                    attempts=attempts,
-                    retry_delay=retry_delay,
-                )
-            )
-        except FeedError as exc:
-            hint = f" (is {ecosystem!r} an OSV ecosystem?)" if "HTTP 404" in str(exc) else ""
-            failures.append(f"{exc}{hint}")
-    if failures:
-        raise FeedError("; ".join(failures))
-    return results
+    """Download (or confirm) each ecosystem's `all.zip` into `cache_dir/<Ecosystem>/all.zip`."""
+    return download_all(
+        osv_export_jobs(ecosystems, cache_dir, base_url),
+        progress=progress,
+        timeout=timeout,
+        attempts=attempts,
+        retry_delay=retry_delay,
+    )

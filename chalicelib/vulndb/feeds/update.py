@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +39,15 @@ from chalicelib.errors import FeedError, InputError
 from chalicelib.vulndb.feeds import alpine_secdb, kev
 from chalicelib.vulndb.feeds.osv_download import (
     PART_SUFFIX,
+    DownloadJob,
     DownloadResult,
     Progress,
+    Validator,
     configured_ecosystems,
-    download,
+    download_all,
     export_path,
     osv_base_url,
-    update_osv_exports,
+    osv_export_jobs,
 )
 
 DEFAULT_KEV_URL = "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json"
@@ -64,8 +66,6 @@ KEV_NAME = "known_exploited_vulnerabilities.json"
 SECDB_DIR = "alpine-secdb"
 
 _RELEASE = re.compile(r"v?(\d+\.\d+)|edge")
-
-Validator = Callable[[Path], None]
 
 
 class FeedPlan(BaseModel):
@@ -226,22 +226,9 @@ def update_feeds(
     """Download (or confirm) every file of `plan` into `cache_dir`. Every file is tried; if any
     failed, a `FeedError` names each failure afterwards (the others are up to date on disk, and a
     failed file's previous good copy is kept)."""
-    results: list[DownloadResult] = []
-    failures: list[str] = []
-    try:
-        results += update_osv_exports(
-            plan.ecosystems,
-            cache_dir,
-            base_url=plan.osv_url,
-            progress=progress,
-            timeout=timeout,
-            attempts=attempts,
-            retry_delay=retry_delay,
-        )
-    except FeedError as exc:
-        failures.append(str(exc))
-    wanted: list[tuple[str, str, Path, Validator, str]] = [
-        (
+    jobs = osv_export_jobs(plan.ecosystems, cache_dir, plan.osv_url)
+    jobs += [
+        DownloadJob(
             f"Alpine secdb {release}/{repo}",
             secdb_url(plan.alpine_secdb_url, release, repo),
             secdb_path(cache_dir, release, repo),
@@ -252,23 +239,8 @@ def update_feeds(
         for repo in SECDB_REPOSITORIES
     ]
     if plan.kev_url is not None:
-        wanted.append(("CISA KEV", plan.kev_url, kev_path(cache_dir), check_kev, ""))
-    for label, url, dest, validate, hint in wanted:
-        try:
-            results.append(
-                download(
-                    url,
-                    dest,
-                    validate=validate,
-                    progress=progress,
-                    label=label,
-                    timeout=timeout,
-                    attempts=attempts,
-                    retry_delay=retry_delay,
-                )
-            )
-        except FeedError as exc:
-            failures.append(f"{exc}{hint if 'HTTP 404' in str(exc) else ''}")
-    if failures:
-        raise FeedError("; ".join(failures))
+        jobs.append(DownloadJob("CISA KEV", plan.kev_url, kev_path(cache_dir), check_kev))
+    results = download_all(
+        jobs, progress=progress, timeout=timeout, attempts=attempts, retry_delay=retry_delay
+    )
     return FeedUpdate(results=results, sources=plan.sources(cache_dir))
