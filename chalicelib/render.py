@@ -1,16 +1,20 @@
-"""Output formats for scan results. `json` is the contract; `table` is for people at a terminal."""
+"""Output formats for scan results. `json` is the contract; `table` is for people at a terminal;
+`cyclonedx`, `spdx` and `sarif` are the standard formats (`chalicelib/formats/`), one document per
+image (a JSON array of them with `--all-platforms`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pydantic import TypeAdapter
 
 from chalicelib.errors import InputError
+from chalicelib.formats.sarif import render_sarif
+from chalicelib.formats.spdx import render_spdx
 from chalicelib.models import SEVERITIES_WORST_FIRST, ImageScan
 
 FORMATS = ("table", "json", "sarif", "cyclonedx", "spdx")
-_AVAILABLE = ("table", "json")
+_AVAILABLE = ("table", "json", "sarif", "cyclonedx", "spdx")
 _SCAN_LIST = TypeAdapter(list[ImageScan])
 
 
@@ -24,7 +28,23 @@ def render(scans: Sequence[ImageScan], fmt: str, as_list: bool) -> str:
         if as_list:
             return _SCAN_LIST.dump_json(list(scans), indent=2).decode()
         return scans[0].model_dump_json(indent=2)
+    if fmt in _STANDARD:
+        docs = [_STANDARD[fmt](s) for s in scans]
+        return "[\n" + ",\n".join(docs) + "\n]" if as_list else docs[0]
     return "\n\n".join(render_table(s) for s in scans)
+
+
+def _cyclonedx(scan: ImageScan) -> str:
+    from chalicelib.formats.cyclonedx import render_cyclonedx  # the library loads in ~0.3 s: on demand
+
+    return render_cyclonedx(scan)
+
+
+_STANDARD: dict[str, Callable[[ImageScan], str]] = {
+    "cyclonedx": _cyclonedx,
+    "spdx": render_spdx,
+    "sarif": render_sarif,
+}
 
 
 def render_table(scan: ImageScan) -> str:
@@ -63,6 +83,7 @@ def render_table(scan: ImageScan) -> str:
         ]
     if not scan.vulnerabilities:
         lines += ["", "No vulnerabilities found."]
+    lines += render_misconfigurations(scan)
     lines += render_suppressed(scan)
     return "\n".join(lines)
 
@@ -88,3 +109,16 @@ def render_suppressed(scan: ImageScan) -> list[str]:
     return ["", f"Suppressed ({len(rows)})"] + [
         "  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in (header, *rows)
     ]
+
+
+def render_misconfigurations(scan: ImageScan) -> list[str]:
+    """Image configuration findings, worst first, each with its fix."""
+    if not scan.misconfigurations:
+        return []
+    rank = {s: i for i, s in enumerate(SEVERITIES_WORST_FIRST)}
+    lines = ["", f"Misconfigurations ({len(scan.misconfigurations)})"]
+    for m in sorted(scan.misconfigurations, key=lambda m: rank[m.severity]):
+        lines.append(f"  {m.severity.value:<8} {m.id}  {m.title}")
+        lines.append(f"           {m.message}")
+        lines.append(f"           fix: {m.remediation}")
+    return lines

@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 
 from chalicelib.analyzers import default_analyzers
 from chalicelib.analyzers.base import Analyzer
+from chalicelib.analyzers.secrets import SecretAnalyzer, scan_image_config
+from chalicelib.image.layout import DirSource
 from chalicelib.image.model import ImageSource, ResolvedImage
 from chalicelib.image.walker import collect, walk_image
+from chalicelib.misconfig import MisconfigOptions, check_image
 from chalicelib.models import (
     SEVERITIES_WORST_FIRST,
     ImageInfo,
@@ -40,6 +43,8 @@ class ScanOptions:
     gate: GateRules = field(default_factory=GateRules)
     #: ignore rules and VEX statements, applied after matching and before the gate
     suppressions: SuppressionRules = field(default_factory=SuppressionRules)
+    #: image configuration checks (which label marks a production image, disabled rules)
+    misconfig: MisconfigOptions = field(default_factory=MisconfigOptions)
 
 
 def scan_source(source: ImageSource, index: VulnIndex, options: ScanOptions) -> list[ImageScan]:
@@ -56,9 +61,14 @@ def scan_image(
     analyzers: Sequence[Analyzer] | None = None,
 ) -> ImageScan:
     started = time.perf_counter()
-    analyzers = list(analyzers) if analyzers is not None else default_analyzers()
+    if analyzers is None:  # a directory tree is a build context or rootfs: lockfiles count too
+        analyzers = default_analyzers(filesystem=isinstance(source, DirSource))
+    analyzers = list(analyzers)
     walked = walk_image(source, image, analyzers)
     os_info, packages = collect(walked, analyzers)
+    secrets = list(walked.secrets)
+    if any(isinstance(a, SecretAnalyzer) for a in analyzers):  # secrets on: the config too
+        secrets.extend(scan_image_config(image.config, [layer.diff_id for layer in image.layers]))
     info = ImageInfo(
         digest=image.digest,
         config_digest=image.config_digest,
@@ -67,7 +77,11 @@ def scan_image(
         index_digest=image.index_digest,
         reference=image.reference,
     )
-    scan = assess(info, packages, index, options)
+    misconfigurations = []  # a directory tree has no image config to check
+    if not isinstance(source, DirSource):
+        modes = {path: found.mode for path, found in walked.special_modes.items()}
+        misconfigurations = check_image(image.config, packages, options.misconfig, image.annotations, modes)
+    scan = assess(info, packages, index, options, secrets=secrets, misconfigurations=misconfigurations)
     scan.summary.scan_seconds = round(time.perf_counter() - started, 3)
     log.info(
         "scanned image",
@@ -75,6 +89,8 @@ def scan_image(
             "digest": image.digest,
             "packages": len(packages),
             "vulnerabilities": len(scan.vulnerabilities),
+            "secrets": len(scan.secrets),
+            "misconfigurations": len(scan.misconfigurations),
         },
     )
     return scan

@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from chalicelib.models import OSInfo, Package
+from chalicelib.models import OSInfo, Package, SecretFinding
 
 
 @dataclass
@@ -22,6 +22,9 @@ class FileResult:
     os: OSInfo | None = None
     os_priority: int = 0
     owned_files: dict[str, str] = field(default_factory=dict)
+    #: secrets found in the file (masked; the walker stamps the layer and keeps them whatever
+    #: later layers do to the file: the bytes are still in the image's blobs)
+    secrets: list[SecretFinding] = field(default_factory=list)
 
 
 class Analyzer(ABC):

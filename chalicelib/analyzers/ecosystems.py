@@ -8,8 +8,12 @@ Decisions (the project docs should repeat them):
 - Ubuntu: `Ubuntu:<YY.MM>`, plus `:LTS` for even-year `.04` releases (OSV names those
   `Ubuntu:22.04:LTS`).
 - Alpine: `Alpine:v<major>.<minor>` (`3.19.1` -> `Alpine:v3.19`).
-- Red Hat: `Red Hat` (OSV's Red Hat records carry product suffixes; the matcher matches by prefix).
-- Distros OSV does not cover follow the same `Name:release` pattern (`Amazon Linux:2023`).
+- Red Hat: `Red Hat` (the contract's name). OSV's Red Hat records carry a product suffix
+  (`Red Hat:enterprise_linux:9::appstream`, ...), and the matcher looks up (family, release)
+  exactly, so a RHEL image matches only records published under plain `Red Hat`.
+- Distros OSV does not cover follow the same `Name:release` pattern (`Amazon Linux:2023`,
+  `Amazon Linux:2`, `CentOS:7`, `Oracle Linux:8`, `Fedora:39`), major release only for the
+  enterprise ones whose VERSION_ID has minor releases.
 - A known distro without a usable version gets its bare name (`Debian`).
 - An unknown `ID` gets no OSV name (`osv_ecosystem` -> None); its OS packages then carry
   `<id>[:<version>]` (`os_package_ecosystem`), which matches nothing but says what it is.
@@ -77,6 +81,12 @@ def osv_ecosystem(family: str | None, version: str | None) -> str | None:
         return _with_release("AlmaLinux", _major(version))
     if family == "amzn":
         return _with_release("Amazon Linux", version)
+    if family == "centos":
+        return _with_release("CentOS", _major(version))
+    if family == "ol":
+        return _with_release("Oracle Linux", _major(version))
+    if family == "fedora":
+        return _with_release("Fedora", _major(version))
     if family == "wolfi":
         return "Wolfi"
     if family == "chainguard":

@@ -1,7 +1,10 @@
 """The image's OS from os-release(5), alpine-release or debian_version.
 
 Several of these files usually exist at once; each result carries a priority and the walker keeps
-the highest: `etc/os-release` > `usr/lib/os-release` > `etc/alpine-release` > `etc/debian_version`.
+the highest: `etc/os-release` > `usr/lib/os-release` > `etc/alpine-release` >
+`etc/redhat-release` > `etc/system-release` > `etc/debian_version`. The two Red Hat family files
+(`Rocky Linux release 9.3 (Blue Onyx)`) are a fallback for images whose os-release was removed;
+Amazon Linux keeps only the major release there, as its os-release VERSION_ID does (`2023`).
 
 `debian_version` holds a point release (`12.5`, kept as the version: the ecosystem mapping takes
 its major) or, on testing/unstable and on Ubuntu, a codename like `bookworm/sid`: that gives
@@ -23,8 +26,21 @@ PRIORITIES: dict[str, int] = {
     "etc/os-release": 40,
     "usr/lib/os-release": 30,
     "etc/alpine-release": 20,
+    "etc/redhat-release": 16,
+    "etc/system-release": 15,
     "etc/debian_version": 10,
 }
+#: `<name> release <version> (<codename>)` of redhat-release/system-release -> os-release ID
+_RELEASE_NAMES: tuple[tuple[str, str], ...] = (
+    ("red hat enterprise linux", "rhel"),
+    ("centos", "centos"),
+    ("rocky linux", "rocky"),
+    ("almalinux", "almalinux"),
+    ("oracle linux", "ol"),
+    ("fedora", "fedora"),
+    ("amazon linux", "amzn"),
+)
+_RELEASE_LINE = re.compile(r"^(?P<name>.+?)\s+release\s+(?P<version>\d[\w.]*)", re.IGNORECASE)
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NUMERIC_VERSION = re.compile(r"^\d+(\.\d+)*$")
@@ -106,6 +122,8 @@ class OSReleaseAnalyzer(Analyzer):
         priority = PRIORITIES.get(path, 0)
         if path.endswith("os-release"):
             os = self._from_os_release(content)
+        elif path in ("etc/redhat-release", "etc/system-release"):
+            os = self._from_release_line(content)
         elif path == "etc/alpine-release":
             version = _first_line(content)
             os = OSInfo(family="alpine", version=version) if version else None
@@ -123,6 +141,18 @@ class OSReleaseAnalyzer(Analyzer):
         if not family:
             return None
         return OSInfo(family=family, version=fields.get("VERSION_ID", "").strip() or None)
+
+    @staticmethod
+    def _from_release_line(content: bytes) -> OSInfo | None:
+        match = _RELEASE_LINE.match(_first_line(content))
+        if match is None:
+            return None
+        name = match.group("name").lower()
+        family = next((fid for prefix, fid in _RELEASE_NAMES if name.startswith(prefix)), None)
+        if family is None:
+            return None
+        version = match.group("version")
+        return OSInfo(family=family, version=version.split(".")[0] if family == "amzn" else version)
 
     @staticmethod
     def _from_debian_version(content: bytes) -> OSInfo | None:

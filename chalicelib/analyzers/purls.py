@@ -117,3 +117,43 @@ def npm_purl(name: str, version: str) -> str:
     if "/" in name:
         raise ValueError(f"invalid npm name {name!r}")
     return _render("npm", namespace, name, version)
+
+
+def gem_purl(name: str, version: str) -> str:
+    """`pkg:gem/<name>@<version>` (RubyGems names have no namespace)."""
+    return _render("gem", None, name, version)
+
+
+def composer_purl(name: str, version: str) -> str:
+    """`pkg:composer/<vendor>/<name>@<version>`; ValueError unless `name` is `vendor/name`."""
+    vendor, slash, package = name.partition("/")
+    if not slash or not vendor or not package or "/" in package:
+        raise ValueError(f"invalid Composer name {name!r} (want vendor/name)")
+    return _render("composer", vendor, package, version)
+
+
+def nuget_purl(name: str, version: str) -> str:
+    """`pkg:nuget/<name>@<version>`, the name as the package declares it (NuGet ids are
+    case-insensitive; Trivy and Syft keep the declared case)."""
+    return _render("nuget", None, name, version)
+
+
+def cargo_purl(name: str, version: str) -> str:
+    """`pkg:cargo/<name>@<version>`."""
+    return _render("cargo", None, name, version)
+
+
+def golang_purl(module: str, version: str) -> str:
+    """`pkg:golang/<module path>@<version>`: the path's last element is the name, the rest the
+    namespace (`pkg:golang/github.com/spf13/cobra@v1.8.0`); `stdlib` has no namespace."""
+    namespace, _, name = module.rpartition("/")
+    if not name:
+        raise ValueError(f"invalid Go module path {module!r}")
+    return _render("golang", namespace or None, name, version)
+
+
+def maven_purl(group: str, artifact: str, version: str) -> str:
+    """`pkg:maven/<groupId>/<artifactId>@<version>`."""
+    if not group or not artifact:
+        raise ValueError(f"Maven coordinates need a groupId and an artifactId: {group!r}:{artifact!r}")
+    return _render("maven", group, artifact, version)

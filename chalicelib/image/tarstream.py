@@ -54,6 +54,8 @@ class TarEntry:
     kind: EntryKind
     size: int
     linkname: str
+    #: permission bits of a regular file (0 for other kinds: not parsed, to keep the loop cheap)
+    mode: int = 0
 
 
 def _decode(raw: bytes) -> str:
@@ -297,7 +299,14 @@ class TarReader:
             self._data_left = data_size
             self._pad_left = -data_size % BLOCK
             self.entries_read += 1
-            yield TarEntry(name, kind, size if kind is EntryKind.FILE else 0, linkname)
+            if kind is EntryKind.FILE:
+                try:
+                    mode = int(block[100:108].partition(b"\x00")[0], 8) & 0o7777
+                except ValueError:  # an odd encoding: the mode stays unknown, never fatal
+                    mode = 0
+                yield TarEntry(name, kind, size, linkname, mode)
+            else:
+                yield TarEntry(name, kind, 0, linkname)
 
     def read_data(self) -> bytes:
         """The whole content of the current regular file (call at most once per entry)."""

@@ -19,7 +19,7 @@ from chalicelib.errors import LayerError, UnsafeArchiveError
 from chalicelib.image.model import ImageSource, LayerRef, ResolvedImage
 from chalicelib.image.streams import open_decompressed
 from chalicelib.image.tarstream import EntryKind, TarEntry, TarReader
-from chalicelib.models import OSInfo, Package
+from chalicelib.models import OSInfo, Package, SecretFinding
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,19 @@ class LinkInfo:
     layer_index: int
 
 
+#: permission bits the image configuration checks want to know about: setuid, setgid, other-write
+SPECIAL_MODE_BITS = 0o6002
+
+
+@dataclass(frozen=True)
+class FileMode:
+    """A regular file with a setuid, setgid or world-writable mode, in the merged filesystem."""
+
+    mode: int
+    layer: str
+    layer_index: int
+
+
 @dataclass
 class WalkResult:
     #: analyzer name -> surviving results, ordered by (layer index, path)
@@ -82,6 +95,12 @@ class WalkResult:
     #: links at wanted paths that survive the merge
     links: dict[str, LinkInfo] = field(default_factory=dict)
     layers: list[LayerStats] = field(default_factory=list)
+    #: secrets of every layer, deleted or overwritten files included (Trivy's behaviour: the
+    #: bytes are in the image's blobs); a finding repeated unchanged in a higher layer is kept
+    #: once, with the layer that introduced it
+    secrets: list[SecretFinding] = field(default_factory=list)
+    #: regular files with `SPECIAL_MODE_BITS` that survive the merge, by path (from headers only)
+    special_modes: dict[str, FileMode] = field(default_factory=dict)
 
 
 def normalize_path(name: str, context: str) -> str | None:
@@ -186,7 +205,12 @@ class _LayerWalk:
         layer: LayerRef,
         index: int,
         stats: LayerStats,
+        *,
+        secrets: list[SecretFinding] | None = None,
+        special_modes: dict[str, FileMode] | None = None,
     ) -> None:
+        self.secrets = secrets if secrets is not None else []
+        self.special_modes = special_modes if special_modes is not None else {}
         self.merge = merge
         self.analyzers = analyzers
         self.layer = layer
@@ -200,6 +224,7 @@ class _LayerWalk:
         merge, index, context, analyzers = self.merge, self.index, self.context, self.analyzers
         stored, under = merge.stored, merge.under
         file_kind, dir_kind = EntryKind.FILE, EntryKind.DIR
+        modes = self.special_modes
         for entry in tar.entries():
             path = normalize_path(entry.name, context)
             if path is None:
@@ -217,6 +242,10 @@ class _LayerWalk:
             # any non-directory replaces whatever lower layers had at its path, subtree included
             if path in stored or path in under:
                 merge.replace(path, index, subtree=True)
+            if modes and path in modes:  # replaced by this entry
+                del modes[path]
+            if kind is file_kind and entry.mode & SPECIAL_MODE_BITS:
+                modes[path] = FileMode(entry.mode, self.layer.diff_id, index)
             try:
                 wanting = [a for a in analyzers if a.wants(path)]
             except Exception:
@@ -232,6 +261,7 @@ class _LayerWalk:
     def _whiteout(self, parent: str, base: str, raw_name: str) -> None:
         if base == OPAQUE_MARKER:
             self.merge.hide_lower(parent, self.index, exact=False, below=True)
+            self._hide_modes(parent + "/" if parent else "", exact="")
             return
         if base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
             return  # other reserved `.wh..wh.` names (AUFS metadata): neither files nor whiteouts
@@ -240,6 +270,16 @@ class _LayerWalk:
             raise UnsafeArchiveError(f"{self.context}: unsafe entry {raw_name!r}: bad whiteout name")
         victim = f"{parent}/{target}" if parent else target
         self.merge.hide_lower(victim, self.index, exact=True, below=True)
+        self._hide_modes(victim + "/", exact=victim)
+
+    def _hide_modes(self, prefix: str, exact: str) -> None:
+        """Whiteouts for `special_modes`: lower layers' files at `exact` or under `prefix` go
+        (a handful of entries: a linear pass per whiteout is cheap)."""
+        modes = self.special_modes
+        for path in [
+            p for p, m in modes.items() if m.layer_index < self.index and (p == exact or p.startswith(prefix))
+        ]:
+            del modes[path]
 
     def _wanting(self, path: str) -> list[Analyzer]:
         """The analyzers that want `path`, one at a time (the slow path once one of them raised)."""
@@ -271,6 +311,9 @@ class _LayerWalk:
         for analyzer in readers:
             try:
                 result = analyzer.analyze(path, content)
+                if result.secrets:
+                    diff_id = self.layer.diff_id
+                    self.secrets.extend(s.model_copy(update={"layer": diff_id}) for s in result.secrets)
                 if result.packages or result.os is not None or result.owned_files:
                     item.results[analyzer.name] = _stamp(result, self.layer.diff_id)
             except Exception:
@@ -304,7 +347,9 @@ def walk_image(
         stats = LayerStats(index=index, diff_id=layer.diff_id, digest=layer.digest)
         started = time.perf_counter()
         context = f"layer {layer.diff_id}"
-        walk = _LayerWalk(merge, analyzers, layer, index, stats)
+        walk = _LayerWalk(
+            merge, analyzers, layer, index, stats, secrets=result.secrets, special_modes=result.special_modes
+        )
         with source.open_blob(layer) as raw:
             chunks = open_decompressed(raw, limits.max_layer_bytes, context)
             stats.compression = str(chunks.compression)
@@ -332,7 +377,21 @@ def walk_image(
     for found_list in result.results.values():
         found_list.sort(key=lambda f: (f.layer_index, f.path))
     result.links = dict(sorted(result.links.items()))
+    result.secrets = _first_seen(result.secrets)
+    result.special_modes = dict(sorted(result.special_modes.items()))
     return result
+
+
+def _first_seen(secrets: list[SecretFinding]) -> list[SecretFinding]:
+    """One finding per (rule, path, line, fingerprint): the lowest layer's, in walk order."""
+    seen: set[tuple[str, str, int | None, str]] = set()
+    out: list[SecretFinding] = []
+    for secret in secrets:
+        key = (secret.rule_id, secret.path, secret.line, secret.fingerprint)
+        if key not in seen:
+            seen.add(key)
+            out.append(secret)
+    return out
 
 
 def collect(walk_result: WalkResult, analyzers: Sequence[Analyzer]) -> tuple[OSInfo | None, list[Package]]:

@@ -220,14 +220,6 @@ def test_unusable_sources_exit_2(
     assert line.startswith("lifeguard: error:") and message in line
 
 
-def test_formats_of_later_parts_exit_2(
-    db: Path, sample: tuple[Path, str], capsys: pytest.CaptureFixture[str]
-) -> None:
-    layout, _ = sample
-    assert main(["scan", f"oci:{layout}", "--db", str(db), "--format", "sarif"]) == 2
-    assert "not available in this version" in _one_error_line(capsys)
-
-
 def test_db_build_empty_input_warns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "empty").mkdir()
     assert main(["db", "build", "--from", str(tmp_path / "empty"), "--out", str(tmp_path / "db.sqlite")]) == 0

@@ -1,0 +1,275 @@
+"""Go modules compiled into ELF executables: the build info the Go linker embeds (Go 1.13+), read
+the way Go's own `debug/buildinfo` reads it.
+
+The blob starts with the 14-byte magic `\\xff Go buildinf:` at a 16-byte aligned address at the
+start of the `.go.buildinfo` section (or, with section headers stripped, of the first writable
+loadable segment). Byte 14 is the pointer size, byte 15 the flags:
+- flag 0x2 (Go 1.18+, "inline"): the Go version and the module info follow the 32-byte header as
+  two uvarint-length-prefixed strings;
+- otherwise (Go 1.13-1.17, "pointer"): at offset 16 two pointers (byte order from flag 0x1) to Go
+  string headers `(data pointer, length)`, read through the loadable segments.
+
+The module info is wrapped in 16 sentinel bytes on each side and holds tab-separated lines
+(`path`, `mod`, `dep`, `=>` replacing the line before, `build`). What is reported, as Trivy does:
+- `stdlib` at the toolchain version (`go1.21.5` -> `1.21.5`, OSV's Go ecosystem spelling); a
+  `devel` toolchain has no release version and is not reported;
+- the main module (`mod`) unless its version is empty or `(devel)` (a local build: nothing to
+  match, and the comparators reject it);
+- every `dep`, replaced by its `=>` line when there is one; a replacement by a local directory has
+  no version and is dropped (the code is not the published module).
+Module versions keep Go's leading `v` (`v1.2.3`, as Trivy and Syft report them).
+
+Which files: mode bits do not reach analyzers, so `wants()` picks by path where executables live
+(see `wants_path`), then `analyze()` rejects anything that is not ELF before parsing anything. The
+walker hands over whole files (up to `max_file_size`); the analyzer itself touches only the headers
+and the build info."""
+
+from __future__ import annotations
+
+import logging
+import struct
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from chalicelib.analyzers.base import Analyzer, FileResult
+from chalicelib.analyzers.elf import ELFError, ELFFile, is_elf, parse_elf
+from chalicelib.analyzers.purls import golang_purl
+from chalicelib.models import Package
+
+log = logging.getLogger(__name__)
+
+ECOSYSTEM = "Go"
+STDLIB = "stdlib"
+BUILDINFO_MAGIC = b"\xff Go buildinf:"
+_HEADER_SIZE = 32
+_ALIGN = 16
+_FLAG_BIG_ENDIAN = 0x1
+_FLAG_INLINE = 0x2
+#: Go reads this much from the start of the data to find the magic
+_SEARCH_WINDOW = 64 * 1024
+#: longest version or module info string accepted (real ones are a few KiB)
+_MAX_STRING = 4 * 1024 * 1024
+_SENTINEL_LEN = 16
+
+#: top-level directories where images put their programs (`COPY server /app/server`); files are
+#: taken at most `_APP_DEPTH` directories down, so language trees below them are not
+_APP_ROOTS = ("opt/", "app/", "srv/", "ko-app/")
+_APP_DEPTH = 2
+#: extensions of files that are never Go executables, even in bin/
+_NOT_BINARY = frozenset(
+    {
+        "sh", "bash", "py", "pyc", "pl", "pm", "rb", "js", "mjs", "cjs", "php", "lua", "tcl",
+        "txt", "md", "rst", "json", "yaml", "yml", "toml", "xml", "html", "css", "conf", "cfg",
+        "ini", "jar", "war", "ear", "gz", "xz", "bz2", "zst", "zip", "tar", "tgz", "png", "jpg",
+        "svg", "ico", "h", "c", "go", "java", "class", "a", "o", "la", "pc", "mo", "po", "gif",
+    }
+)  # fmt: skip
+
+
+def wants_path(path: str) -> bool:
+    """Cheap guess that `path` is an executable (string operations only).
+
+    - in a `bin/`, `sbin/` or `libexec/` directory at any depth (usr/bin, usr/local/bin, go/bin,
+      opt/x/bin, usr/libexec/docker/cli-plugins): any name but known text/archive extensions;
+    - at the image root (`/manager`, `/server`) or at most two directories under opt/, app/, srv/,
+      ko-app/ (`/app/server`, `/opt/tool/tool`): names without an extension that are not all
+      capitals (`LICENSE`, `METADATA`, `RECORD` are not programs)."""
+    slash = path.rfind("/")
+    base = path[slash + 1 :]
+    dot = base.rfind(".")
+    if slash >= 0:
+        directory = path[:slash]
+        framed = f"/{directory}/"
+        if "/bin/" in framed or "/sbin/" in framed or "/libexec/" in framed:
+            return dot <= 0 or base[dot + 1 :].lower() not in _NOT_BINARY
+        if not path.startswith(_APP_ROOTS) or directory.count("/") >= _APP_DEPTH:
+            return False
+    return dot <= 0 and not base.isupper()
+
+
+@dataclass
+class BuildInfo:
+    """What the build info says: the toolchain version and the module info lines."""
+
+    go_version: str
+    main_path: str = ""
+    main: tuple[str, str] | None = None
+    deps: list[tuple[str, str]] = field(default_factory=list)
+
+
+class BuildInfoError(ValueError):
+    """A Go build info blob that is truncated or inconsistent."""
+
+
+def _uvarint(data: bytes, pos: int) -> tuple[int, int]:
+    """(value, next position) of the unsigned LEB128 varint at `pos`."""
+    value = shift = 0
+    while pos < len(data) and shift <= 63:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+    raise BuildInfoError("truncated or overlong varint")
+
+
+def _inline_string(data: bytes, pos: int) -> tuple[bytes, int]:
+    length, pos = _uvarint(data, pos)
+    if length > _MAX_STRING or pos + length > len(data):
+        raise BuildInfoError(f"inline string of {length} bytes overruns the data")
+    return data[pos : pos + length], pos + length
+
+
+def _pointer_string(elf: ELFFile, address: int, ptr_size: int, bo: str) -> bytes:
+    """A Go string whose header `(data, len)` is at `address`."""
+    fmt = bo + ("Q" if ptr_size == 8 else "I")
+    header = elf.read_at(address, 2 * ptr_size)
+    data_address = struct.unpack_from(fmt, header, 0)[0]
+    length = struct.unpack_from(fmt, header, ptr_size)[0]
+    if length > _MAX_STRING:
+        raise BuildInfoError(f"string of {length} bytes is not build info")
+    return elf.read_at(data_address, length)
+
+
+def _data_start(elf: ELFFile) -> bytes:
+    """The bytes where Go looks for the magic: the `.go.buildinfo` section (read from the file,
+    so a file with no program headers works too), else the first writable loadable segment."""
+    section = elf.section(".go.buildinfo")
+    if section is not None and not section.nobits:
+        return elf.section_bytes(section)[:_SEARCH_WINDOW]
+    segment = elf.first_writable_load()
+    if segment is None:
+        return b""
+    return elf.read_at(segment.vaddr, min(segment.filesz, _SEARCH_WINDOW))
+
+
+def _find_header(data: bytes) -> int:
+    """Offset of the magic at a 16-byte aligned position with a whole header after it, or -1."""
+    pos = data.find(BUILDINFO_MAGIC)
+    while pos >= 0:
+        if pos % _ALIGN == 0 and len(data) - pos >= _HEADER_SIZE:
+            return pos
+        pos = data.find(BUILDINFO_MAGIC, pos + 1)
+    return -1
+
+
+def _strip_sentinels(modinfo: bytes) -> str:
+    """The module info between its 16-byte sentinels (Go's own check), else empty."""
+    if len(modinfo) >= 33 and modinfo[len(modinfo) - 17] == 0x0A:
+        return modinfo[_SENTINEL_LEN:-_SENTINEL_LEN].decode("utf-8", errors="replace")
+    return ""
+
+
+def read_raw_buildinfo(content: bytes) -> tuple[str, str] | None:
+    """(go version, module info without sentinels) of an ELF Go executable; None when the file is
+    ELF but not a Go program. `ELFError` / `BuildInfoError` when it is broken."""
+    elf = parse_elf(content)
+    data = _data_start(elf)
+    at = _find_header(data)
+    if at < 0:
+        return None
+    ptr_size, flags = data[at + 14], data[at + 15]
+    if flags & _FLAG_INLINE:
+        version, pos = _inline_string(data, at + _HEADER_SIZE)
+        modinfo, _ = _inline_string(data, pos)
+    else:
+        if ptr_size not in (4, 8):
+            raise BuildInfoError(f"pointer size {ptr_size}")
+        bo = ">" if flags & _FLAG_BIG_ENDIAN else "<"
+        fmt = bo + ("Q" if ptr_size == 8 else "I")
+        if len(data) < at + 16 + 2 * ptr_size:
+            raise BuildInfoError("truncated build info header")
+        version_ptr = struct.unpack_from(fmt, data, at + 16)[0]
+        modinfo_ptr = struct.unpack_from(fmt, data, at + 16 + ptr_size)[0]
+        version = _pointer_string(elf, version_ptr, ptr_size, bo)
+        modinfo = _pointer_string(elf, modinfo_ptr, ptr_size, bo)
+    if not version:
+        return None
+    return version.decode("utf-8", errors="replace"), _strip_sentinels(modinfo)
+
+
+def parse_modinfo(go_version: str, modinfo: str) -> BuildInfo:
+    """The module info lines (`path`, `mod`, `dep`, `=>`) as a `BuildInfo`."""
+    info = BuildInfo(go_version=go_version)
+    last: str | None = None  # "mod" or "dep": what a `=>` line replaces
+    for line in modinfo.splitlines():
+        key, _, rest = line.partition("\t")
+        fields = rest.split("\t")
+        if key == "path":
+            info.main_path = rest
+        elif key in ("mod", "dep") and fields[0]:
+            module = (fields[0], fields[1] if len(fields) > 1 else "")
+            if key == "mod":
+                info.main = module
+            else:
+                info.deps.append(module)
+            last = key
+        elif key == "=>" and last is not None and fields[0]:
+            replacement = (fields[0], fields[1] if len(fields) > 1 else "")
+            if last == "mod":
+                info.main = replacement
+            else:
+                info.deps[-1] = replacement
+            last = None
+        else:
+            last = None
+    return info
+
+
+def stdlib_version(go_version: str) -> str | None:
+    """`go1.21.5` -> `1.21.5`; `go1.22rc1 X:boringcrypto` -> `1.22rc1`; `devel ...` -> None."""
+    first = go_version.split(" ", 1)[0]
+    if not first.startswith("go") or len(first) < 3 or not first[2].isdigit():
+        return None
+    return first[2:]
+
+
+def _package(module: str, version: str, path: str) -> Package | None:
+    try:
+        purl = golang_purl(module, version)
+    except ValueError as exc:
+        log.warning("%s: no purl for Go module %s %s: %s", path, module, version, exc)
+        return None
+    return Package(name=module, version=version, ecosystem=ECOSYSTEM, purl=purl, path=path)
+
+
+def packages_of(info: BuildInfo, path: str) -> list[Package]:
+    """stdlib, the main module, then the dependencies in build info order (duplicates dropped)."""
+    modules: list[tuple[str, str]] = []
+    std = stdlib_version(info.go_version)
+    if std is not None:
+        modules.append((STDLIB, std))
+    if info.main is not None and info.main[1] not in ("", "(devel)"):
+        modules.append(info.main)
+    modules.extend(dep for dep in info.deps if dep[1])
+    packages: list[Package] = []
+    seen: set[tuple[str, str]] = set()
+    for module in modules:
+        if module in seen:
+            continue
+        seen.add(module)
+        package = _package(module[0], module[1], path)
+        if package is not None:
+            packages.append(package)
+    return packages
+
+
+class GoBinaryAnalyzer(Analyzer):
+    name: ClassVar[str] = "gobinary"
+    max_file_size: ClassVar[int] = 256 * 1024 * 1024
+
+    def wants(self, path: str) -> bool:
+        return wants_path(path)
+
+    def analyze(self, path: str, content: bytes) -> FileResult:
+        if not is_elf(content):
+            return FileResult()
+        try:
+            raw = read_raw_buildinfo(content)
+        except (ELFError, BuildInfoError) as exc:
+            log.info("%s: unreadable ELF or Go build info: %s", path, exc)
+            return FileResult()
+        if raw is None:
+            return FileResult()
+        return FileResult(packages=packages_of(parse_modinfo(*raw), path))

@@ -1,0 +1,120 @@
+"""SPDX 2.3 JSON, built as a plain dict (the format is small and stable; `spdx-tools` parses and
+validates it in the tests).
+
+The image is the described package (`primaryPackagePurpose: CONTAINER`, DOCUMENT DESCRIBES it);
+the OS (`OPERATING-SYSTEM`) and every package are CONTAINed by it. Packages carry their purl as a
+`PACKAGE-MANAGER`/`purl` external reference and where they were found (`sourceInfo`: path and
+layer). Nothing here is asserted that Lifeguard does not know: licenses, download locations and
+copyright are `NOASSERTION`. The namespace is derived from the image digest, so reruns agree."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib import __version__
+from chalicelib.formats import package_key, package_refs
+from chalicelib.models import ImageScan, Package
+
+NAMESPACE_BASE = "https://lifeguard.invalid/spdx"
+_NAMESPACE = uuid.UUID("0b6f8e1e-4f44-4a8a-8d77-3c6f1b2c9d21")
+_ID_UNSAFE = re.compile(r"[^A-Za-z0-9.]+")
+IMAGE_ID = "SPDXRef-Image"
+NOASSERTION = "NOASSERTION"
+
+
+def spdx_id(text: str) -> str:
+    """An `SPDXRef-` id from any text: SPDX allows only letters, digits, `.` and `-`."""
+    return "SPDXRef-" + _ID_UNSAFE.sub("-", text).strip("-")
+
+
+def _package(package: Package, ref: str) -> dict[str, Any]:
+    source = f"found in {package.path}" + (f" (layer {package.layer})" if package.layer else "")
+    if package.source_name:
+        source += f"; source package {package.source_name} {package.source_version or ''}".rstrip()
+    return {
+        "SPDXID": spdx_id(f"Package-{ref}"),
+        "name": package.name,
+        "versionInfo": package.version,
+        "downloadLocation": NOASSERTION,
+        "filesAnalyzed": False,
+        "licenseConcluded": NOASSERTION,
+        "licenseDeclared": NOASSERTION,
+        "copyrightText": NOASSERTION,
+        "sourceInfo": source,
+        "primaryPackagePurpose": "LIBRARY",
+        "externalRefs": [
+            {
+                "referenceCategory": "PACKAGE-MANAGER",
+                "referenceType": "purl",
+                "referenceLocator": package.purl,
+            }
+        ],
+    }
+
+
+def to_spdx(scan: ImageScan, created: datetime | None = None) -> dict[str, Any]:
+    image = scan.image
+    name = image.reference or image.digest
+    created_at = (created or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    image_pkg: dict[str, Any] = {
+        "SPDXID": IMAGE_ID,
+        "name": name,
+        "versionInfo": image.digest,
+        "downloadLocation": NOASSERTION,
+        "filesAnalyzed": False,
+        "licenseConcluded": NOASSERTION,
+        "licenseDeclared": NOASSERTION,
+        "copyrightText": NOASSERTION,
+        "primaryPackagePurpose": "CONTAINER",
+        "checksums": [{"algorithm": "SHA256", "checksumValue": image.digest.removeprefix("sha256:")}]
+        if image.digest.startswith("sha256:")
+        else [],
+    }
+    packages: list[dict[str, Any]] = [image_pkg]
+    relationships: list[dict[str, str]] = [
+        {"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": IMAGE_ID}
+    ]
+    if image.os.family:
+        os_id = spdx_id(f"OperatingSystem-{image.os.family}-{image.os.version or 'unknown'}")
+        packages.append(
+            {
+                "SPDXID": os_id,
+                "name": image.os.family,
+                "versionInfo": image.os.version or NOASSERTION,
+                "downloadLocation": NOASSERTION,
+                "filesAnalyzed": False,
+                "licenseConcluded": NOASSERTION,
+                "licenseDeclared": NOASSERTION,
+                "copyrightText": NOASSERTION,
+                "primaryPackagePurpose": "OPERATING-SYSTEM",
+            }
+        )
+        relationships.append(
+            {"spdxElementId": IMAGE_ID, "relationshipType": "CONTAINS", "relatedSpdxElement": os_id}
+        )
+    refs = package_refs(scan.packages)
+    for package in scan.packages:
+        entry = _package(package, refs[package_key(package)])
+        packages.append(entry)
+        relationships.append(
+            {"spdxElementId": IMAGE_ID, "relationshipType": "CONTAINS", "relatedSpdxElement": entry["SPDXID"]}
+        )
+    doc_uuid = uuid.uuid5(_NAMESPACE, f"{image.digest}|{scan.summary.db_version}")
+    return {
+        "spdxVersion": "SPDX-2.3",
+        "dataLicense": "CC0-1.0",
+        "SPDXID": "SPDXRef-DOCUMENT",
+        "name": name,
+        "documentNamespace": f"{NAMESPACE_BASE}/{_ID_UNSAFE.sub('-', name).strip('-')}-{doc_uuid}",
+        "creationInfo": {"created": created_at, "creators": [f"Tool: lifeguard-{__version__}"]},
+        "packages": packages,
+        "relationships": relationships,
+    }
+
+
+def render_spdx(scan: ImageScan) -> str:
+    return json.dumps(to_spdx(scan), indent=2)
