@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 
-from bench import bench_dbbuild, bench_import, bench_match, bench_memory, bench_scan, bench_syft
+from bench import bench_dbbuild, bench_import, bench_match, bench_memory, bench_parity, bench_scan, bench_syft
 from bench.common import CACHE, Context, Result, fmt, machine, say, skipped
 
 Runner = Callable[[Context], list[Result]]
@@ -45,6 +45,7 @@ def _walker(ctx: Context) -> list[Result]:
 BENCHMARKS: dict[str, tuple[Runner, bool, str]] = {
     "scan": (bench_scan.run, True, "whole scan process vs gzip -dc of the layers (>= 200 MB image)"),
     "syft": (bench_syft.run, True, "Syft catalog time / Lifeguard scan time, same image"),
+    "parity": (bench_parity.run, True, "Lifeguard's packages vs Syft's, per type, real-package images"),
     "memory": (bench_memory.run, True, "peak RSS of the scan, 240 MiB and ~2x image"),
     "match": (bench_match.run, True, "match_packages, 2,000 packages vs 24k-record index"),
     "db": (bench_dbbuild.run, True, "db build of 200k OSV records; lookup latency"),

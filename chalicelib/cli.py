@@ -37,6 +37,17 @@ def _severity(value: str) -> Severity:
         ) from None
 
 
+def _layer_count(text: str) -> int:
+    """A number of layers: a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of layers: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a number of layers cannot be negative: {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lifeguard", description="Container security for AWS.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
@@ -69,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="OpenVEX document (repeatable)",
     )
     scan.add_argument("--policy", type=Path, default=None)
+    scan.add_argument(
+        "--secret-skip-base-layers",
+        type=_layer_count,
+        default=0,
+        metavar="N",
+        help="do not look for secrets in the N lowest layers (the base image)",
+    )
 
     db = sub.add_parser("db", help="build the vulnerability index")
     db_sub = db.add_subparsers(dest="db_command", required=True)
@@ -192,6 +210,7 @@ def _scan(args: argparse.Namespace) -> int:
         ignore_unfixed=args.ignore_unfixed,
         gate=GateRules(fail_on=args.fail_on),
         suppressions=suppressions,
+        secret_skip_layers=args.secret_skip_base_layers,
     )
     scans = scan_source(source, index, options)
     print(render(scans, args.format, as_list=args.all_platforms))

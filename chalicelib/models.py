@@ -133,6 +133,8 @@ class ScanSummary(BaseModel):
         default_factory=lambda: {s: 0 for s in SEVERITIES_WORST_FIRST}
     )
     secrets: int = 0
+    #: lowest layers not searched for secrets (`--secret-skip-base-layers`): 0 = all searched
+    secret_layers_skipped: int = 0
     misconfigurations: int = 0
     suppressed: int = 0
     gate: Literal["pass", "fail"] = "pass"

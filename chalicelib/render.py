@@ -56,6 +56,7 @@ def render_table(scan: ImageScan) -> str:
         f"digest: {img.digest}",
         f"packages: {scan.summary.packages}   vulnerabilities: {len(scan.vulnerabilities)} ({counts})"
         + (f"   suppressed: {len(scan.suppressed)}" if scan.suppressed else ""),
+        *_secret_scope(scan),
         f"gate: {scan.summary.gate.upper()}" + "".join(f"\n  - {r}" for r in scan.summary.reasons),
     ]
     header = ("ID", "PACKAGE", "INSTALLED", "FIXED", "CVSS", "PATH", "KEV")
@@ -83,9 +84,51 @@ def render_table(scan: ImageScan) -> str:
         ]
     if not scan.vulnerabilities:
         lines += ["", "No vulnerabilities found."]
+    lines += render_secrets(scan)
     lines += render_misconfigurations(scan)
     lines += render_suppressed(scan)
     return "\n".join(lines)
+
+
+def _secret_scope(scan: ImageScan) -> list[str]:
+    """Say when base layers were not searched for secrets: "no secrets" must not read as "none
+    anywhere in the image"."""
+    skipped = scan.summary.secret_layers_skipped
+    if not skipped:
+        return []
+    return [f"secrets: not searched in the {skipped} lowest layer{'s' if skipped != 1 else ''}"]
+
+
+def _short_layer(layer: str | None) -> str:
+    """`sha256:<64 hex>` -> its first 12 hex digits (as `docker history` shows); no layer -> `-`."""
+    if not layer:
+        return "-"
+    return layer.partition(":")[2][:12] or layer[:12]
+
+
+def render_secrets(scan: ImageScan) -> list[str]:
+    """Secret findings, worst first: where they are and the masked excerpt, never the value (the
+    model does not hold it)."""
+    if not scan.secrets:
+        return []
+    rank = {s: i for i, s in enumerate(SEVERITIES_WORST_FIRST)}
+    ordered = sorted(scan.secrets, key=lambda f: (rank[f.severity], f.path, f.line or 0, f.rule_id))
+    header = ("RULE", "SEVERITY", "PATH", "LAYER", "LINE", "MASKED")
+    rows = [
+        (
+            f.rule_id,
+            f.severity.value,
+            f.path,
+            _short_layer(f.layer),
+            str(f.line) if f.line is not None else "-",
+            f.masked,
+        )
+        for f in ordered
+    ]
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    return ["", f"Secrets ({len(rows)})"] + [
+        "  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in (header, *rows)
+    ]
 
 
 def render_suppressed(scan: ImageScan) -> list[str]:

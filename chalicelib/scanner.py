@@ -45,6 +45,9 @@ class ScanOptions:
     suppressions: SuppressionRules = field(default_factory=SuppressionRules)
     #: image configuration checks (which label marks a production image, disabled rules)
     misconfig: MisconfigOptions = field(default_factory=MisconfigOptions)
+    #: secrets are not looked for in the N lowest layers (the base image the team does not own;
+    #: Trivy does the same): `--secret-skip-base-layers N`, reported as `secret_layers_skipped`
+    secret_skip_layers: int = 0
 
 
 def scan_source(source: ImageSource, index: VulnIndex, options: ScanOptions) -> list[ImageScan]:
@@ -64,11 +67,15 @@ def scan_image(
     if analyzers is None:  # a directory tree is a build context or rootfs: lockfiles count too
         analyzers = default_analyzers(filesystem=isinstance(source, DirSource))
     analyzers = list(analyzers)
-    walked = walk_image(source, image, analyzers)
+    secret_names = {a.name for a in analyzers if isinstance(a, SecretAnalyzer)}
+    skipped = min(max(options.secret_skip_layers, 0), len(image.layers)) if secret_names else 0
+    walked = walk_image(source, image, analyzers, base_layers=skipped, skip_in_base=secret_names)
     os_info, packages = collect(walked, analyzers)
     secrets = list(walked.secrets)
-    if any(isinstance(a, SecretAnalyzer) for a in analyzers):  # secrets on: the config too
-        secrets.extend(scan_image_config(image.config, [layer.diff_id for layer in image.layers]))
+    if secret_names:  # secrets on: the config too
+        diff_ids = [layer.diff_id for layer in image.layers]
+        config_secrets = scan_image_config(image.config, diff_ids)
+        secrets.extend(skip_base_layer_secrets(config_secrets, diff_ids, skipped))
     info = ImageInfo(
         digest=image.digest,
         config_digest=image.config_digest,
@@ -83,6 +90,7 @@ def scan_image(
         misconfigurations = check_image(image.config, packages, options.misconfig, image.annotations, modes)
     scan = assess(info, packages, index, options, secrets=secrets, misconfigurations=misconfigurations)
     scan.summary.scan_seconds = round(time.perf_counter() - started, 3)
+    scan.summary.secret_layers_skipped = skipped
     log.info(
         "scanned image",
         extra={
@@ -94,6 +102,17 @@ def scan_image(
         },
     )
     return scan
+
+
+def skip_base_layer_secrets(
+    secrets: Sequence[SecretFinding], diff_ids: Sequence[str], base_layers: int
+) -> list[SecretFinding]:
+    """The findings not tied to one of the `base_layers` lowest layers (a history entry that built
+    a base layer). A diff id that also appears above the base (the same layer pushed twice) keeps
+    its findings: that content is the application's too. Findings with no layer (`config:env`,
+    `config:labels`) always stay."""
+    base = set(diff_ids[:base_layers]) - set(diff_ids[base_layers:])
+    return [s for s in secrets if s.layer is None or s.layer not in base]
 
 
 def assess(

@@ -17,6 +17,7 @@ from chalicelib.analyzers.pnpm_lock import PnpmLockAnalyzer
 from chalicelib.analyzers.python import PythonPackageAnalyzer
 from chalicelib.analyzers.rpm import RpmAnalyzer
 from chalicelib.analyzers.ruby import RubyGemspecAnalyzer
+from chalicelib.analyzers.rust_binary import RustBinaryAnalyzer
 from chalicelib.analyzers.secrets import SecretAnalyzer
 from chalicelib.analyzers.yarn_lock import YarnLockAnalyzer
 
@@ -37,6 +38,7 @@ def default_analyzers(*, filesystem: bool = False) -> list[Analyzer]:
         DotnetDepsAnalyzer(),
         GoBinaryAnalyzer(),
         JavaArchiveAnalyzer(),
+        RustBinaryAnalyzer(),
         SecretAnalyzer(),
     ]
     return analyzers + (lockfile_analyzers() if filesystem else [])

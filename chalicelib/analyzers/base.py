@@ -27,6 +27,10 @@ class FileResult:
     secrets: list[SecretFinding] = field(default_factory=list)
 
 
+#: how many leading bytes of a file `Analyzer.wants_content` sees
+CONTENT_HEAD_BYTES = 16
+
+
 class Analyzer(ABC):
     #: stable name; also the key the walker files results under
     name: ClassVar[str]
@@ -37,6 +41,13 @@ class Analyzer(ABC):
     def wants(self, path: str) -> bool:
         """Cheap test on a normalised path (relative, no leading '/', e.g. `var/lib/dpkg/status`).
         Called for every regular file in every layer: string ops only."""
+
+    def wants_content(self, head: bytes) -> bool:
+        """Second cheap test, on the first `CONTENT_HEAD_BYTES` of a file `wants` accepted (fewer
+        when the file is shorter), before the walker reads the rest: an analyzer of binary
+        formats checks the magic here (ELF, zip), so a file it would reject after reading is never
+        buffered. The default (True) reads every wanted file."""
+        return True
 
     @abstractmethod
     def analyze(self, path: str, content: bytes) -> FileResult:

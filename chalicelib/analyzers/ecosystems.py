@@ -8,9 +8,11 @@ Decisions (the project docs should repeat them):
 - Ubuntu: `Ubuntu:<YY.MM>`, plus `:LTS` for even-year `.04` releases (OSV names those
   `Ubuntu:22.04:LTS`).
 - Alpine: `Alpine:v<major>.<minor>` (`3.19.1` -> `Alpine:v3.19`).
-- Red Hat: `Red Hat` (the contract's name). OSV's Red Hat records carry a product suffix
-  (`Red Hat:enterprise_linux:9::appstream`, ...), and the matcher looks up (family, release)
-  exactly, so a RHEL image matches only records published under plain `Red Hat`.
+- Red Hat: `Red Hat:<major>` (`9.4` -> `Red Hat:9`). OSV's Red Hat records carry a product
+  suffix (`Red Hat:enterprise_linux:9::appstream`, `...:9::baseos`); the index keys every
+  `enterprise_linux` product of a major release as (`Red Hat`, `9`)
+  (`chalicelib.vulndb.ecosystems.split_ecosystem`), so a RHEL 9 image matches all of them and
+  none of RHEL 8's. Without a version it stays plain `Red Hat`.
 - Distros OSV does not cover follow the same `Name:release` pattern (`Amazon Linux:2023`,
   `Amazon Linux:2`, `CentOS:7`, `Oracle Linux:8`, `Fedora:39`), major release only for the
   enterprise ones whose VERSION_ID has minor releases.
@@ -74,7 +76,7 @@ def osv_ecosystem(family: str | None, version: str | None) -> str | None:
     if family == "alpine":
         return _alpine(version)
     if family == "rhel":
-        return "Red Hat"
+        return _with_release("Red Hat", _major(version))
     if family == "rocky":
         return _with_release("Rocky Linux", _major(version))
     if family == "almalinux":

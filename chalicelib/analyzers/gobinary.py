@@ -20,9 +20,9 @@ The module info is wrapped in 16 sentinel bytes on each side and holds tab-separ
 Module versions keep Go's leading `v` (`v1.2.3`, as Trivy and Syft report them).
 
 Which files: mode bits do not reach analyzers, so `wants()` picks by path where executables live
-(see `wants_path`), then `analyze()` rejects anything that is not ELF before parsing anything. The
-walker hands over whole files (up to `max_file_size`); the analyzer itself touches only the headers
-and the build info."""
+(see `wants_path`), then `wants_content()` rejects anything that does not start with the ELF magic,
+so the walker never reads other files in bin/. ELF files are handed over whole (up to
+`max_file_size`); the analyzer itself touches only the headers and the build info."""
 
 from __future__ import annotations
 
@@ -261,6 +261,10 @@ class GoBinaryAnalyzer(Analyzer):
 
     def wants(self, path: str) -> bool:
         return wants_path(path)
+
+    def wants_content(self, head: bytes) -> bool:
+        """Only ELF files: anything else in bin/ (scripts, data) is skipped unread."""
+        return is_elf(head)
 
     def analyze(self, path: str, content: bytes) -> FileResult:
         if not is_elf(content):

@@ -17,7 +17,8 @@ notation is appended: `app.jar!/BOOT-INF/lib/spring-core-6.1.0.jar`.
 Archives come from untrusted images, so everything is bounded (`JarLimits`): nesting depth, members
 looked at, bytes read per metadata file and per nested archive, and decompressed bytes in total
 per outer file (zip bombs, overlapping entries, zip quines). A broken zip is skipped with a log
-line, never an exception."""
+line, never an exception. Files named like archives that start neither like a zip nor like a
+launch script (`looks_like_archive`) are skipped by the walker without being read."""
 
 from __future__ import annotations
 
@@ -74,6 +75,14 @@ class _Budget:
 def is_archive(name: str) -> bool:
     """True for names ending in a Java archive extension, any case (`App.JAR`)."""
     return name[-4:].lower() in ARCHIVE_EXTENSIONS
+
+
+def looks_like_archive(head: bytes) -> bool:
+    """The walker's content gate: a zip starts with a local file header `PK\\x03\\x04` (or `PK`
+    with another record: an empty archive's end record, a spanned archive's marker); a Spring
+    Boot "fully executable" jar starts with its launch script (`#!/bin/bash`) and the zip follows
+    (zip readers find it from the end). Anything else named `.jar` is not read at all."""
+    return head[:2] in (b"PK", b"#!")
 
 
 def parse_properties(text: str) -> dict[str, str]:
@@ -266,6 +275,9 @@ class JavaArchiveAnalyzer(Analyzer):
 
     def wants(self, path: str) -> bool:
         return is_archive(path)
+
+    def wants_content(self, head: bytes) -> bool:
+        return looks_like_archive(head)
 
     def analyze(self, path: str, content: bytes) -> FileResult:
         return FileResult(packages=scan_archive(content, path, self.limits))

@@ -308,6 +308,21 @@ class TarReader:
             else:
                 yield TarEntry(name, kind, 0, linkname)
 
+    def peek_data(self, n: int) -> bytes:
+        """The first `n` bytes (fewer for a shorter file or a truncated stream) of the current
+        regular file, without consuming them: `read_data()` still returns the whole content, and
+        when it is never called the data is skipped as usual. Buffers at most one extra chunk;
+        call before `read_data()`."""
+        n = min(n, self._data_left)
+        buf, pos = self._buf, self._pos
+        while len(buf) - pos < n:
+            chunk = self._src.read_chunk()
+            if not chunk:
+                break
+            buf, pos = buf[pos:] + chunk, 0
+        self._buf, self._pos = buf, pos
+        return buf[pos : pos + n]
+
     def read_data(self) -> bytes:
         """The whole content of the current regular file (call at most once per entry)."""
         data = self._take_exact(self._data_left)

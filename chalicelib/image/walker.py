@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
-from chalicelib.analyzers.base import Analyzer, FileResult
+from chalicelib.analyzers.base import CONTENT_HEAD_BYTES, Analyzer, FileResult
 from chalicelib.analyzers.ownership import mark_owned, owned_files
 from chalicelib.errors import LayerError, UnsafeArchiveError
 from chalicelib.image.model import ImageSource, LayerRef, ResolvedImage
@@ -185,6 +185,12 @@ class _Merge:
             self.hide_lower(path, layer_index, exact=False, below=True)
 
 
+def _has_content_gate(analyzer: Analyzer) -> bool:
+    """Whether the analyzer overrides `wants_content` (the default accepts everything, so the
+    walker does not even peek for analyzers that keep it)."""
+    return type(analyzer).wants_content is not Analyzer.wants_content
+
+
 def _stamp(result: FileResult, diff_id: str) -> FileResult:
     """A copy of `result` whose packages carry the layer they were found in."""
     return FileResult(
@@ -213,6 +219,8 @@ class _LayerWalk:
         self.special_modes = special_modes if special_modes is not None else {}
         self.merge = merge
         self.analyzers = analyzers
+        #: analyzers that look at a file's first bytes before it is read (`wants_content`)
+        self.gated = tuple(a for a in analyzers if _has_content_gate(a))
         self.layer = layer
         self.index = index
         self.stats = stats
@@ -293,6 +301,25 @@ class _LayerWalk:
                 self.stats.analyzer_errors += 1
         return wanting
 
+    def _content_gate(self, tar: TarReader, path: str, readers: list[Analyzer]) -> list[Analyzer]:
+        """The readers still interested once the gated ones have seen the file's first bytes
+        (peeked, not consumed: the file is read in full only if someone is left)."""
+        head = tar.peek_data(CONTENT_HEAD_BYTES)
+        kept: list[Analyzer] = []
+        for analyzer in readers:
+            if analyzer not in self.gated:
+                kept.append(analyzer)
+                continue
+            try:
+                if analyzer.wants_content(head):
+                    kept.append(analyzer)
+            except Exception:
+                log.exception(
+                    "analyzer %s failed in wants_content(%r) (%s)", analyzer.name, path, self.context
+                )
+                self.stats.analyzer_errors += 1
+        return kept
+
     def _analyze(self, tar: TarReader, entry: TarEntry, path: str, wanting: list[Analyzer]) -> None:
         readers = [a for a in wanting if entry.size <= a.max_file_size]
         if len(readers) < len(wanting):
@@ -305,6 +332,10 @@ class _LayerWalk:
             )
         if not readers:
             return
+        if self.gated and any(a in self.gated for a in readers):
+            readers = self._content_gate(tar, path, readers)
+            if not readers:
+                return  # nobody wants the rest: `entries()` skips it unread
         content = tar.read_data()
         self.stats.files_analyzed += 1
         item = _Stored(self.index)
@@ -331,8 +362,15 @@ def walk_image(
     analyzers: Sequence[Analyzer],
     limits: WalkLimits = WalkLimits(),  # frozen dataclass: an immutable default
     progress: Callable[[LayerStats], None] | None = None,
+    *,
+    base_layers: int = 0,
+    skip_in_base: Collection[str] = (),
 ) -> WalkResult:
     """Stream every layer of `image` once, in order, through `analyzers`; merge the results.
+
+    The analyzers named in `skip_in_base` do not run on the `base_layers` lowest layers (secret
+    scanning skips the base image the application team does not own, as Trivy does): those
+    layers are still walked, so whiteouts and the other analyzers see them.
 
     Raises `LayerError` (corrupt or truncated layer), `UnsafeArchiveError` (traversal, bombs, too
     many entries) and `DigestMismatchError` (from the source, when a blob is not what its digest
@@ -343,12 +381,20 @@ def walk_image(
         raise ValueError(f"analyzer names must be unique: {names}")
     merge = _Merge()
     result = WalkResult()
+    base_analyzers = [a for a in analyzers if a.name not in skip_in_base]
     for index, layer in enumerate(image.layers):
         stats = LayerStats(index=index, diff_id=layer.diff_id, digest=layer.digest)
         started = time.perf_counter()
         context = f"layer {layer.diff_id}"
+        layer_analyzers = base_analyzers if index < base_layers else analyzers
         walk = _LayerWalk(
-            merge, analyzers, layer, index, stats, secrets=result.secrets, special_modes=result.special_modes
+            merge,
+            layer_analyzers,
+            layer,
+            index,
+            stats,
+            secrets=result.secrets,
+            special_modes=result.special_modes,
         )
         with source.open_blob(layer) as raw:
             chunks = open_decompressed(raw, limits.max_layer_bytes, context)

@@ -47,7 +47,7 @@ SCHEMA_VERSION = "2"
 _IN_CHUNK = 500
 #: bump when how records become rows changes (severity choice, aliasing, skipped records): the
 #: content version changes with it, so the fleet is re-matched although the feeds did not change
-INDEX_LOGIC_VERSION = "2"
+INDEX_LOGIC_VERSION = "3"
 _EVENT_KINDS = (("introduced", "i"), ("fixed", "f"), ("last_affected", "l"), ("limit", "L"))
 
 _SCHEMA = """

@@ -22,8 +22,9 @@ SAMPLE_PATHS = {
     "usr/local/bundle/specifications/rake-13.0.6.gemspec": "ruby",
     "var/www/vendor/composer/installed.json": "composer",
     "app/app.deps.json": "dotnet",
-    "usr/local/bin/kubectl": "gobinary",
-    "manager": "gobinary",
+    # native executables: Go build info and cargo-auditable data are both looked for
+    "usr/local/bin/kubectl": ("gobinary", "rust-binary"),
+    "manager": ("gobinary", "rust-binary"),
     "usr/share/java/slf4j-api.jar": "java",
     "app/service.war": "java",
     "app/package-lock.json": None,  # lockfiles: filesystem sources only
@@ -38,7 +39,7 @@ SAMPLE_PATHS = {
 def test_names_and_order() -> None:
     assert [a.name for a in default_analyzers()] == [
         "os-release", "dpkg", "apk", "rpm", "python", "npm", "ruby", "composer", "dotnet", "gobinary", "java",
-        "secrets",
+        "rust-binary", "secrets",
     ]  # fmt: skip
 
 
@@ -52,4 +53,5 @@ def test_each_sample_path_has_exactly_its_analyzer() -> None:
     analyzers = [a for a in default_analyzers() if a.name != "secrets"]
     for path, owner in SAMPLE_PATHS.items():
         takers = [a.name for a in analyzers if a.wants(path)]
-        assert takers == ([owner] if owner else []), path
+        expected = [owner] if isinstance(owner, str) else list(owner or ())
+        assert takers == expected, path
