@@ -8,7 +8,8 @@ Decisions (the project docs should repeat them):
 - Ubuntu: `Ubuntu:<YY.MM>`, plus `:LTS` for even-year `.04` releases (OSV names those
   `Ubuntu:22.04:LTS`).
 - Alpine: `Alpine:v<major>.<minor>` (`3.19.1` -> `Alpine:v3.19`).
-- Red Hat: `Red Hat:<major>` (`9.4` -> `Red Hat:9`). OSV's Red Hat records carry a product
+- Red Hat: plain `Red Hat` (the contract's name); the matcher reads the major release from the
+  purl's `distro=rhel-<VERSION_ID>` qualifier. OSV's Red Hat records carry a product
   suffix (`Red Hat:enterprise_linux:9::appstream`, `...:9::baseos`); the index keys every
   `enterprise_linux` product of a major release as (`Red Hat`, `9`)
   (`chalicelib.vulndb.ecosystems.split_ecosystem`), so a RHEL 9 image matches all of them and
@@ -76,7 +77,9 @@ def osv_ecosystem(family: str | None, version: str | None) -> str | None:
     if family == "alpine":
         return _alpine(version)
     if family == "rhel":
-        return _with_release("Red Hat", _major(version))
+        # the contract's name is plain `Red Hat`; the matcher takes the major release from the
+        # package's purl (`distro=rhel-9.4`), see vulndb/matcher.py `match_key`
+        return "Red Hat"
     if family == "rocky":
         return _with_release("Rocky Linux", _major(version))
     if family == "almalinux":

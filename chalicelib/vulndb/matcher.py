@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 from collections.abc import Callable, Iterable
 from functools import cmp_to_key, lru_cache
 from typing import NamedTuple
@@ -52,12 +53,25 @@ def match_key(package: Package) -> tuple[str, str, str, str] | None:
     if not package.ecosystem:
         return None
     family, release = split_ecosystem(package.ecosystem)
+    if family == "Red Hat" and not release:
+        release = _rhel_major(package.purl)
     if family in DISTRO_FAMILIES:
         name = package.source_name or package.name
         version = package.source_version or package.version
     else:
         name, version = package.name, package.version
     return family, release, normalise_name(family, name), version
+
+
+_RHEL_DISTRO = re.compile(r"[?&]distro=rhel-([0-9]+)")
+
+
+def _rhel_major(purl: str) -> str:
+    """RHEL packages carry the contract's plain `Red Hat` ecosystem; the release they are matched
+    in (OSV's `Red Hat:enterprise_linux:<major>::*` records, indexed as release `<major>`) comes
+    from the purl's `distro=rhel-9.4` qualifier. Without one, only release-less records apply."""
+    found = _RHEL_DISTRO.search(purl)
+    return found.group(1) if found else ""
 
 
 def match_packages(

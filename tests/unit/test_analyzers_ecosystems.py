@@ -31,7 +31,7 @@ from chalicelib.models import OSInfo
         ("alpine", "3.20.0_alpha20240329", "Alpine:v3.20"),
         ("alpine", "3.9", "Alpine:v3.9"),
         ("alpine", "edge", "Alpine"),
-        ("rhel", "9.3", "Red Hat:9"),
+        ("rhel", "9.3", "Red Hat"),
         ("rocky", "9.3", "Rocky Linux:9"),
         ("almalinux", "9.3", "AlmaLinux:9"),
         ("amzn", "2023", "Amazon Linux:2023"),

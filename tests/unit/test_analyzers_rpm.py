@@ -314,7 +314,7 @@ def test_unknown_release_line_gives_no_os() -> None:
 @pytest.mark.parametrize(
     ("family", "version", "ecosystem"),
     [
-        ("rhel", "9.3", "Red Hat:9"),
+        ("rhel", "9.3", "Red Hat"),
         ("rocky", "9.3", "Rocky Linux:9"),
         ("almalinux", "9.3", "AlmaLinux:9"),
         ("amzn", "2023", "Amazon Linux:2023"),

@@ -70,8 +70,8 @@ def test_split_ecosystem_folds_rhel_products_into_the_major_release(
 
 
 def test_rhel_os_maps_to_major_release() -> None:
-    assert osv_ecosystem("rhel", "9.4") == "Red Hat:9"
-    assert osv_ecosystem("rhel", "8") == "Red Hat:8"
+    assert osv_ecosystem("rhel", "9.4") == "Red Hat"
+    assert osv_ecosystem("rhel", "8") == "Red Hat"
     assert osv_ecosystem("rhel", None) == "Red Hat"
 
 
@@ -93,11 +93,11 @@ def test_rhel9_image_matches_appstream_and_baseos_records_not_rhel8(tmp_path: Pa
     finally:
         index.close()
     assert scan.image.os == OSInfo(family="rhel", version="9.4")
-    assert sorted({p.ecosystem for p in scan.packages if p.purl.startswith("pkg:rpm")}) == ["Red Hat:9"]
+    assert sorted({p.ecosystem for p in scan.packages if p.purl.startswith("pkg:rpm")}) == ["Red Hat"]
     found = [
         (v.id, v.package, v.ecosystem, v.installed_version, v.fixed_version) for v in scan.vulnerabilities
     ]
     assert sorted(found) == [
-        ("RHSA-2024:0001", "python3-requests", "Red Hat:9", "2.25.1-8.el9", "0:2.25.1-9.el9"),
-        ("RHSA-2024:0002", "openssl-libs", "Red Hat:9", "1:3.0.7-27.el9", "1:3.0.7-28.el9_4"),
+        ("RHSA-2024:0001", "python3-requests", "Red Hat", "2.25.1-8.el9", "0:2.25.1-9.el9"),
+        ("RHSA-2024:0002", "openssl-libs", "Red Hat", "1:3.0.7-27.el9", "1:3.0.7-28.el9_4"),
     ]
