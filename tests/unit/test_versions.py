@@ -319,7 +319,8 @@ def _check_order(ecosystem: str, versions: list[str]) -> None:
 @given(data=st.data())
 def test_total_order(ecosystem: str, data: st.DataObject) -> None:
     versions = data.draw(st.lists(STRATEGIES[ecosystem], min_size=2, max_size=6), label="versions")
-    _check_order(ecosystem, versions)
+    _check_order(ecosystem, versions)  # asserts antisymmetry, transitivity and key agreement
+    assert compare(ecosystem, versions[0], versions[0]) == 0
 
 
 def _padded_compare(a: list[int], b: list[int]) -> int:
