@@ -20,8 +20,8 @@ The module info is wrapped in 16 sentinel bytes on each side and holds tab-separ
 Module versions keep Go's leading `v` (`v1.2.3`, as Trivy and Syft report them).
 
 Which files: mode bits do not reach analyzers, so `wants()` picks by path where executables live
-(see `wants_path`), then `wants_content()` rejects anything that does not start with the ELF magic,
-so the walker never reads other files in bin/. ELF files are handed over whole (up to
+(see `executables.wants_path`), then `wants_content()` rejects anything that does not start
+with the ELF magic, so the walker never reads other files in bin/. ELF files are handed over whole (up to
 `max_file_size`); the analyzer itself touches only the headers and the build info."""
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from chalicelib.analyzers.base import Analyzer, FileResult
-from chalicelib.analyzers.elf import ELFError, ELFFile, is_elf, parse_elf
+from chalicelib.analyzers.elf import ELFFile, parse_elf
+from chalicelib.analyzers.executables import ElfAnalyzer
 from chalicelib.analyzers.purls import golang_purl
 from chalicelib.models import Package
 
@@ -50,41 +50,6 @@ _SEARCH_WINDOW = 64 * 1024
 #: longest version or module info string accepted (real ones are a few KiB)
 _MAX_STRING = 4 * 1024 * 1024
 _SENTINEL_LEN = 16
-
-#: top-level directories where images put their programs (`COPY server /app/server`); files are
-#: taken at most `_APP_DEPTH` directories down, so language trees below them are not
-_APP_ROOTS = ("opt/", "app/", "srv/", "ko-app/")
-_APP_DEPTH = 2
-#: extensions of files that are never Go executables, even in bin/
-_NOT_BINARY = frozenset(
-    {
-        "sh", "bash", "py", "pyc", "pl", "pm", "rb", "js", "mjs", "cjs", "php", "lua", "tcl",
-        "txt", "md", "rst", "json", "yaml", "yml", "toml", "xml", "html", "css", "conf", "cfg",
-        "ini", "jar", "war", "ear", "gz", "xz", "bz2", "zst", "zip", "tar", "tgz", "png", "jpg",
-        "svg", "ico", "h", "c", "go", "java", "class", "a", "o", "la", "pc", "mo", "po", "gif",
-    }
-)  # fmt: skip
-
-
-def wants_path(path: str) -> bool:
-    """Cheap guess that `path` is an executable (string operations only).
-
-    - in a `bin/`, `sbin/` or `libexec/` directory at any depth (usr/bin, usr/local/bin, go/bin,
-      opt/x/bin, usr/libexec/docker/cli-plugins): any name but known text/archive extensions;
-    - at the image root (`/manager`, `/server`) or at most two directories under opt/, app/, srv/,
-      ko-app/ (`/app/server`, `/opt/tool/tool`): names without an extension that are not all
-      capitals (`LICENSE`, `METADATA`, `RECORD` are not programs)."""
-    slash = path.rfind("/")
-    base = path[slash + 1 :]
-    dot = base.rfind(".")
-    if slash >= 0:
-        directory = path[:slash]
-        framed = f"/{directory}/"
-        if "/bin/" in framed or "/sbin/" in framed or "/libexec/" in framed:
-            return dot <= 0 or base[dot + 1 :].lower() not in _NOT_BINARY
-        if not path.startswith(_APP_ROOTS) or directory.count("/") >= _APP_DEPTH:
-            return False
-    return dot <= 0 and not base.isupper()
 
 
 @dataclass
@@ -255,25 +220,9 @@ def packages_of(info: BuildInfo, path: str) -> list[Package]:
     return packages
 
 
-class GoBinaryAnalyzer(Analyzer):
+class GoBinaryAnalyzer(ElfAnalyzer):
     name: ClassVar[str] = "gobinary"
-    max_file_size: ClassVar[int] = 256 * 1024 * 1024
 
-    def wants(self, path: str) -> bool:
-        return wants_path(path)
-
-    def wants_content(self, head: bytes) -> bool:
-        """Only ELF files: anything else in bin/ (scripts, data) is skipped unread."""
-        return is_elf(head)
-
-    def analyze(self, path: str, content: bytes) -> FileResult:
-        if not is_elf(content):
-            return FileResult()
-        try:
-            raw = read_raw_buildinfo(content)
-        except (ELFError, BuildInfoError) as exc:
-            log.info("%s: unreadable ELF or Go build info: %s", path, exc)
-            return FileResult()
-        if raw is None:
-            return FileResult()
-        return FileResult(packages=packages_of(parse_modinfo(*raw), path))
+    def packages_of_elf(self, path: str, content: bytes) -> list[Package]:
+        raw = read_raw_buildinfo(content)
+        return [] if raw is None else packages_of(parse_modinfo(*raw), path)

@@ -14,7 +14,7 @@ What is reported (documented choices):
 
 Bounds: the compressed section and the decompressed JSON are both size-limited (a zlib bomb
 stops at `MAX_JSON_BYTES + 1` output bytes), and anything malformed yields no packages, never an
-exception. Which files: the same executable paths as the Go analyzer (`gobinary.wants_path`), and
+exception. Which files: the same executable paths as the Go analyzer (`executables.wants_path`), and
 the walker's content gate (`wants_content`) passes only ELF files, so other files in bin/ are
 never buffered for this analyzer."""
 
@@ -25,11 +25,11 @@ import logging
 import zlib
 from typing import Any, ClassVar
 
-from chalicelib.analyzers.base import Analyzer, FileResult
-from chalicelib.analyzers.elf import ELFError, is_elf, parse_elf
-from chalicelib.analyzers.gobinary import wants_path
+from chalicelib.analyzers.elf import parse_elf
+from chalicelib.analyzers.executables import ElfAnalyzer
 from chalicelib.analyzers.langpkg import build_packages, clean
 from chalicelib.analyzers.purls import cargo_purl
+from chalicelib.models import Package
 
 log = logging.getLogger(__name__)
 
@@ -100,25 +100,12 @@ def parse_audit_json(raw: bytes) -> list[tuple[str, str]]:
     return crates_of(document)
 
 
-class RustBinaryAnalyzer(Analyzer):
+class RustBinaryAnalyzer(ElfAnalyzer):
     name: ClassVar[str] = "rust-binary"
-    max_file_size: ClassVar[int] = 256 * 1024 * 1024
 
-    def wants(self, path: str) -> bool:
-        return wants_path(path)
-
-    def wants_content(self, head: bytes) -> bool:
-        return is_elf(head)
-
-    def analyze(self, path: str, content: bytes) -> FileResult:
-        if not is_elf(content):
-            return FileResult()
-        try:
-            compressed = read_audit_data(content)
-            if compressed is None:
-                return FileResult()
-            crates = parse_audit_json(decompress_bounded(compressed))
-        except (ELFError, AuditDataError) as exc:
-            log.info("%s: unreadable ELF or cargo-auditable data: %s", path, exc)
-            return FileResult()
-        return FileResult(packages=build_packages(path, ECOSYSTEM, cargo_purl, crates))
+    def packages_of_elf(self, path: str, content: bytes) -> list[Package]:
+        compressed = read_audit_data(content)
+        if compressed is None:
+            return []
+        crates = parse_audit_json(decompress_bounded(compressed))
+        return build_packages(path, ECOSYSTEM, cargo_purl, crates)

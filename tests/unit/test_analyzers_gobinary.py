@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.analyzers.elf import ELFError, parse_elf
+from chalicelib.analyzers.executables import wants_path
 from chalicelib.analyzers.gobinary import (
     BUILDINFO_MAGIC,
     BuildInfo,
@@ -20,7 +21,6 @@ from chalicelib.analyzers.gobinary import (
     parse_modinfo,
     read_raw_buildinfo,
     stdlib_version,
-    wants_path,
 )
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "gobinary"
