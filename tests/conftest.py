@@ -44,3 +44,30 @@ def make_registry(tmp_path: Path) -> Iterator[Callable[..., RegistryServer]]:
     finally:
         for server in started:
             server.stop()
+
+
+# --- the sample image and the fixture vulnerability index (CLI, format and suppression tests) --
+
+
+@pytest.fixture(scope="session")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The index built from tests/fixtures/osv with the real `db build` command."""
+    from chalicelib.cli import main
+
+    out = tmp_path_factory.mktemp("db") / "vulndb.sqlite"
+    assert (
+        main(["db", "build", "--from", str(Path(__file__).parent / "fixtures" / "osv"), "--out", str(out)])
+        == 0
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The sample image of `make run` as an OCI layout, and its manifest digest."""
+    from chalicelib.local.sample_image import write_sample_layout
+
+    layout = tmp_path_factory.mktemp("sample") / "layout"
+    info = write_sample_layout(layout)
+    assert info.manifest_digest is not None
+    return layout, info.manifest_digest

@@ -15,24 +15,9 @@ from chalicelib.image.oci_writer import (
     write_oci_index_layout,
     write_oci_layout,
 )
-from chalicelib.local.sample_image import SAMPLE_LAYERS, SAMPLES, files_of, write_sample_layout
+from chalicelib.local.sample_image import SAMPLE_LAYERS, SAMPLES, files_of
 
 OSV = Path(__file__).resolve().parents[1] / "fixtures" / "osv"
-
-
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("db") / "vulndb.sqlite"
-    assert main(["db", "build", "--from", str(OSV), "--out", str(out)]) == 0
-    return out
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    layout = tmp_path_factory.mktemp("sample") / "layout"
-    info = write_sample_layout(layout)
-    assert info.manifest_digest is not None
-    return layout, info.manifest_digest
 
 
 def test_scan_json_follows_the_contract(

@@ -21,7 +21,7 @@ from chalicelib.cli import main
 from chalicelib.formats.sarif import artifact_uri, to_sarif
 from chalicelib.image.layout import parse_source
 from chalicelib.image.oci_writer import LayerEntry, build_layer, write_oci_layout
-from chalicelib.local.sample_image import SAMPLE_OSV, SAMPLES, write_sample_layout
+from chalicelib.local.sample_image import SAMPLES
 from chalicelib.models import ImageInfo, ImageScan, SecretFinding, Severity
 from chalicelib.render import render
 from chalicelib.scanner import ScanOptions, scan_source
@@ -77,17 +77,8 @@ Version: 2.6.1
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("db") / "vulndb.sqlite"
-    assert main(["db", "build", "--from", str(SAMPLE_OSV), "--out", str(out)]) == 0
-    return out
-
-
-@pytest.fixture(scope="module")
-def layout(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("sample") / "layout"
-    write_sample_layout(root)
-    return root
+def layout(sample: tuple[Path, str]) -> Path:
+    return sample[0]
 
 
 @pytest.fixture(scope="module")

@@ -19,13 +19,6 @@ COMPOSER = "php/vendor/composer/installed.json"
 LOCKFILE = ANALYZERS / "lockfiles" / "npm-v3" / "package-lock.json"
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("db") / "vulndb.sqlite"
-    assert main(["db", "build", "--from", str(FIXTURES / "osv"), "--out", str(out)]) == 0
-    return out
-
-
 def _tree(root: Path) -> Path:
     """A build context: a Node app with its lockfile, a Rust crate, a PHP vendor dir, a .NET app
     and a Ruby bundle."""

@@ -14,27 +14,11 @@ import pytest
 from chalicelib import runtime
 from chalicelib.cli import main
 from chalicelib.errors import InputError
-from chalicelib.local.sample_image import write_sample_layout
 from chalicelib.settings import Settings
 
 OSV = Path(__file__).resolve().parents[1] / "fixtures" / "osv"
 VEX_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vex"
 ALL_COUNTS = {"CRITICAL": 3, "HIGH": 6, "MEDIUM": 3, "LOW": 1, "UNKNOWN": 0}
-
-
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("db") / "vulndb.sqlite"
-    assert main(["db", "build", "--from", str(OSV), "--out", str(out)]) == 0
-    return out
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    layout = tmp_path_factory.mktemp("sample") / "layout"
-    info = write_sample_layout(layout)
-    assert info.manifest_digest is not None
-    return layout, info.manifest_digest
 
 
 def _vex(path: Path, *statements: dict[str, Any], doc_id: str | None = None) -> Path:
