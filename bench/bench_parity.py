@@ -31,8 +31,7 @@ from typing import Any
 
 from bench.common import CACHE, PYTHON, REPO, Context, Result, bench_env, find_syft, say, skipped
 from bench.feed import match_db
-from bench.image_builder import BuiltLayer, _LayerWriter, _walk, _write_json_blob
-from chalicelib.image import oci
+from bench.image_builder import BuiltLayer, _LayerWriter, _walk, write_image_index
 
 RECIPE = 1
 SRC = CACHE / "parity-src"
@@ -256,7 +255,6 @@ def _rpm_layers(blob_dir: Path, db_file: str, db_path: str) -> list[tuple[BuiltL
 
 
 def _write_layout(layout: Path, layers: list[tuple[BuiltLayer, str]]) -> None:
-    blob_dir = layout / "blobs" / "sha256"
     config = {
         "created": "2024-01-01T00:00:00Z",
         "architecture": "amd64",
@@ -265,32 +263,7 @@ def _write_layout(layout: Path, layers: list[tuple[BuiltLayer, str]]) -> None:
         "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer, _ in layers]},
         "history": [{"created": "2024-01-01T00:00:00Z", "created_by": by} for _, by in layers],
     }
-    config_digest, config_size = _write_json_blob(blob_dir, config)
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": oci.OCI_MANIFEST,
-        "config": {"mediaType": oci.OCI_CONFIG, "digest": config_digest, "size": config_size},
-        "layers": [
-            {"mediaType": oci.OCI_LAYER_GZIP, "digest": layer.digest, "size": layer.size}
-            for layer, _ in layers
-        ],
-    }
-    manifest_digest, manifest_size = _write_json_blob(blob_dir, manifest)
-    index = {
-        "schemaVersion": 2,
-        "mediaType": oci.OCI_INDEX,
-        "manifests": [
-            {
-                "mediaType": oci.OCI_MANIFEST,
-                "digest": manifest_digest,
-                "size": manifest_size,
-                "annotations": {oci.REF_NAME_ANNOTATION: "latest"},
-                "platform": {"architecture": "amd64", "os": "linux"},
-            }
-        ],
-    }
-    (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    (layout / "index.json").write_text(json.dumps(index, separators=(",", ":")))
+    write_image_index(layout, config, [layer for layer, _ in layers])
 
 
 def ensure_parity_images() -> dict[str, Path]:

@@ -24,7 +24,7 @@ import os
 import shutil
 import stat
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -281,13 +281,11 @@ def _write_json_blob(blob_dir: Path, doc: Any) -> tuple[str, int]:
     return digest, len(data)
 
 
-def _build(spec: ImageSpec, layout: Path) -> list[BuiltLayer]:
+def write_image_index(layout: Path, config: dict[str, Any], layers: Sequence[BuiltLayer]) -> None:
+    """The config, manifest, index.json and oci-layout of a single-image layout whose layer blobs
+    are already in `layout/blobs/sha256` (tag `latest`, linux/amd64)."""
     blob_dir = layout / "blobs" / "sha256"
-    blob_dir.mkdir(parents=True)
-    app = _build_app_layer(blob_dir)
-    base = _build_base_layer(blob_dir, max(spec.target_bytes - app.uncompressed, 0))
-    layers = [base, app]
-    config_digest, config_size = _write_json_blob(blob_dir, _config(layers))
+    config_digest, config_size = _write_json_blob(blob_dir, config)
     manifest = {
         "schemaVersion": 2,
         "mediaType": oci.OCI_MANIFEST,
@@ -312,6 +310,15 @@ def _build(spec: ImageSpec, layout: Path) -> list[BuiltLayer]:
     }
     (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
     (layout / "index.json").write_text(json.dumps(index, separators=(",", ":")))
+
+
+def _build(spec: ImageSpec, layout: Path) -> list[BuiltLayer]:
+    blob_dir = layout / "blobs" / "sha256"
+    blob_dir.mkdir(parents=True)
+    app = _build_app_layer(blob_dir)
+    base = _build_base_layer(blob_dir, max(spec.target_bytes - app.uncompressed, 0))
+    layers = [base, app]
+    write_image_index(layout, _config(layers), layers)
     return layers
 
 
