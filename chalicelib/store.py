@@ -748,17 +748,8 @@ class ScanStore:
     ) -> Page[ChangeRecord]:
         """An image's change records, newest first."""
         pk = image_pk(digest)
-        items, next_cursor = self._query_page(
-            scope=scope_of("changes", digest),
-            index=None,
-            partition=("PK", pk),
-            key_condition="#pk = :pk AND begins_with(#sk, :prefix)",
-            names={"#pk": "PK", "#sk": "SK"},
-            values={":pk": pk, ":prefix": CHANGE_PREFIX},
-            filter_expression=None,
-            forward=False,
-            cursor=cursor,
-            limit=limit,
+        items, next_cursor = self._query_prefix(
+            scope_of("changes", digest), pk, CHANGE_PREFIX, forward=False, cursor=cursor, limit=limit
         )
         return Page[ChangeRecord](
             items=[ChangeRecord.model_validate(_model_fields(i, ChangeRecord.model_fields)) for i in items],
@@ -860,6 +851,23 @@ class ScanStore:
         vulns = [Vulnerability.model_validate(_model_fields(i, Vulnerability.model_fields)) for i in items]
         return Page[Vulnerability](items=vulns, next_cursor=next_cursor)
 
+    def _query_prefix(
+        self, scope: str, pk: str, prefix: str, *, forward: bool, cursor: str | None, limit: int | None
+    ) -> tuple[list[Item], str | None]:
+        """One page of the items of partition `pk` whose sort key starts with `prefix`."""
+        return self._query_page(
+            scope=scope,
+            index=None,
+            partition=("PK", pk),
+            key_condition="#pk = :pk AND begins_with(#sk, :prefix)",
+            names={"#pk": "PK", "#sk": "SK"},
+            values={":pk": pk, ":prefix": prefix},
+            filter_expression=None,
+            forward=forward,
+            cursor=cursor,
+            limit=limit,
+        )
+
     def _query_gsi1(
         self, scope: str, gsi_pk: str, *, forward: bool, cursor: str | None, limit: int | None
     ) -> tuple[list[Item], str | None]:
@@ -903,17 +911,8 @@ class ScanStore:
         name is looked up across every registry (through the GSI)."""
         if registry:
             pk = repo_pk(registry, repository)
-            items, next_cursor = self._query_page(
-                scope=scope_of("repo", pk),
-                index=None,
-                partition=("PK", pk),
-                key_condition="#pk = :pk AND begins_with(#sk, :prefix)",
-                names={"#pk": "PK", "#sk": "SK"},
-                values={":pk": pk, ":prefix": REPO_IMAGE_PREFIX},
-                filter_expression=None,
-                forward=False,
-                cursor=cursor,
-                limit=limit,
+            items, next_cursor = self._query_prefix(
+                scope_of("repo", pk), pk, REPO_IMAGE_PREFIX, forward=False, cursor=cursor, limit=limit
             )
         else:
             gsi_pk = repo_name_gsi_pk(repository)

@@ -42,7 +42,8 @@ MANIFEST = "META-INF/MANIFEST.MF"
 _POM_PREFIX = "META-INF/maven/"
 _POM_NAME = "pom.properties"
 NESTED_SEPARATOR = "!/"
-#: what reading a member can raise on a broken or hostile zip
+#: what reading a member can raise on a broken or hostile zip (`zipfile` signals an unsupported
+#: compression method with NotImplementedError and an encrypted member with RuntimeError)
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError,
                ValueError, OSError, EOFError, zlib.error, struct.error)  # fmt: skip
 
