@@ -13,8 +13,13 @@ The module info is wrapped in 16 sentinel bytes on each side and holds tab-separ
 (`path`, `mod`, `dep`, `=>` replacing the line before, `build`). What is reported, as Trivy does:
 - `stdlib` at the toolchain version (`go1.21.5` -> `1.21.5`, OSV's Go ecosystem spelling); a
   `devel` toolchain has no release version and is not reported;
-- the main module (`mod`) unless its version is empty or `(devel)` (a local build: nothing to
-  match, and the comparators reject it);
+- the main module (`mod`, else the `path` of a GOPATH-mode build). A local build records its
+  version as `(devel)`; then, as Syft does, the version comes from the first of: a `-X
+  ...version=v1.2.3` in the `-ldflags` build setting, a `\x00v1.2.3\x00`-delimited semantic
+  version among the binary's strings, a pseudo-version from `vcs.revision` + `vcs.time`
+  (`v0.0.0-20240102150405-0123456789ab`, what `go install` would have recorded). If none, the
+  module is still reported as `(devel)` (the SBOM shows the program) and the matcher skips it:
+  the comparators reject that version, so nothing can match it;
 - every `dep`, replaced by its `=>` line when there is one; a replacement by a local directory has
   no version and is dropped (the code is not the published module).
 Module versions keep Go's leading `v` (`v1.2.3`, as Trivy and Syft report them).
@@ -27,8 +32,10 @@ with the ELF magic, so the walker never reads other files in bin/. ELF files are
 from __future__ import annotations
 
 import logging
+import re
 import struct
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import ClassVar
 
 from chalicelib.analyzers.elf import ELFFile, parse_elf
@@ -60,6 +67,8 @@ class BuildInfo:
     main_path: str = ""
     main: tuple[str, str] | None = None
     deps: list[tuple[str, str]] = field(default_factory=list)
+    #: `build` lines: `-ldflags`, `vcs.revision`, `vcs.time`, ...
+    settings: dict[str, str] = field(default_factory=dict)
 
 
 class BuildInfoError(ValueError):
@@ -170,6 +179,10 @@ def parse_modinfo(go_version: str, modinfo: str) -> BuildInfo:
             else:
                 info.deps.append(module)
             last = key
+        elif key == "build":
+            name, _, value = rest.partition("=")
+            info.settings[name] = value.strip('"')
+            last = None
         elif key == "=>" and last is not None and fields[0]:
             replacement = (fields[0], fields[1] if len(fields) > 1 else "")
             if last == "mod":
@@ -190,6 +203,60 @@ def stdlib_version(go_version: str) -> str | None:
     return first[2:]
 
 
+DEVEL = "(devel)"
+#: `-X <pkg>.<var>=<value>` where the variable's name says "version" (`main.version`,
+#: `.../version.Version`, `cmd.gitVersion`); the value must look like a release
+_LDFLAGS_VERSION = re.compile(
+    r"-X[= ]['\"]?[^\s=]*[./](?:[A-Za-z]*[vV]ersion|VERSION)=['\"]?(v?\d+\.\d+\.\d+[-+.\w]*)"
+)
+#: a semantic version alone between NUL bytes (Go linker string data): Syft's from-contents rule
+_CONTENT_VERSION = re.compile(rb"\x00(v?\d+\.\d+\.\d+[-\w]*(?:\+[\w.]+)?)\x00")
+
+
+def _with_v(version: str) -> str:
+    return version if version.startswith("v") else f"v{version}"
+
+
+def version_from_ldflags(settings: dict[str, str]) -> str | None:
+    """`-ldflags=-s -w -X main.version=1.2.3` -> `v1.2.3`."""
+    found = _LDFLAGS_VERSION.search(settings.get("-ldflags", ""))
+    return _with_v(found.group(1)) if found else None
+
+
+def version_from_contents(content: bytes) -> str | None:
+    """The first NUL-delimited semantic version among the binary's bytes."""
+    found = _CONTENT_VERSION.search(content)
+    return _with_v(found.group(1).decode("ascii")) if found else None
+
+
+def pseudo_version(settings: dict[str, str]) -> str | None:
+    """The Go pseudo-version of a VCS build (`v0.0.0-<UTC yyyymmddhhmmss>-<12 hex of revision>`)."""
+    revision, when = settings.get("vcs.revision", ""), settings.get("vcs.time", "")
+    if len(revision) < 12 or not when:
+        return None
+    try:
+        stamp = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return f"v0.0.0-{stamp.strftime('%Y%m%d%H%M%S')}-{revision[:12]}"
+
+
+def main_module(info: BuildInfo, content: bytes) -> tuple[str, str] | None:
+    """(path, version) of the program's own module; see the module docstring for the order."""
+    if info.main is not None and info.main[1] not in ("", DEVEL):
+        return info.main
+    path = info.main[0] if info.main is not None else info.main_path
+    if not path:
+        return None
+    version = (
+        version_from_ldflags(info.settings)
+        or version_from_contents(content)
+        or pseudo_version(info.settings)
+        or DEVEL
+    )
+    return path, version
+
+
 def _package(module: str, version: str, path: str) -> Package | None:
     try:
         purl = golang_purl(module, version)
@@ -199,14 +266,16 @@ def _package(module: str, version: str, path: str) -> Package | None:
     return Package(name=module, version=version, ecosystem=ECOSYSTEM, purl=purl, path=path)
 
 
-def packages_of(info: BuildInfo, path: str) -> list[Package]:
-    """stdlib, the main module, then the dependencies in build info order (duplicates dropped)."""
+def packages_of(info: BuildInfo, path: str, content: bytes = b"") -> list[Package]:
+    """stdlib, the main module, then the dependencies in build info order (duplicates dropped).
+    `content` is the whole binary, searched for a version only when the main module has none."""
     modules: list[tuple[str, str]] = []
     std = stdlib_version(info.go_version)
     if std is not None:
         modules.append((STDLIB, std))
-    if info.main is not None and info.main[1] not in ("", "(devel)"):
-        modules.append(info.main)
+    main = main_module(info, content)
+    if main is not None:
+        modules.append(main)
     modules.extend(dep for dep in info.deps if dep[1])
     packages: list[Package] = []
     seen: set[tuple[str, str]] = set()
@@ -225,4 +294,4 @@ class GoBinaryAnalyzer(ElfAnalyzer):
 
     def packages_of_elf(self, path: str, content: bytes) -> list[Package]:
         raw = read_raw_buildinfo(content)
-        return [] if raw is None else packages_of(parse_modinfo(*raw), path)
+        return [] if raw is None else packages_of(parse_modinfo(*raw), path, content)

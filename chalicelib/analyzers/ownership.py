@@ -23,10 +23,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from chalicelib.analyzers.base import FileResult
+from chalicelib.analyzers.executables import wants_path as may_be_program
 from chalicelib.models import Package
 
 # Python: wheel/pip METADATA, setuptools PKG-INFO, single-file distutils egg-info and the two
-# directories; npm: package.json; future analyzers: Ruby specifications, Java archives.
+# directories; npm: package.json; Ruby specifications; Java archives. Programs: `keeps_path`.
 _KEPT_SUFFIXES = (
     ".dist-info/METADATA",
     ".dist-info",
@@ -42,9 +43,10 @@ _METADATA_DIRS = (".dist-info", ".egg-info")
 
 
 def keeps_path(path: str) -> bool:
-    """True for a path (relative, no leading '/') that could be a language package's manifest or
-    its metadata directory. String suffix tests only: called for every line of every file list."""
-    return path.endswith(_KEPT_SUFFIXES)
+    """True for a path that could be a language package's manifest or its metadata directory, or
+    a program in a bin/ directory (a distro's Go or Rust binary: its modules are the distro
+    package's, matched through it). String tests only: called for every line of every file list."""
+    return path.endswith(_KEPT_SUFFIXES) or (("bin/" in path or "libexec/" in path) and may_be_program(path))
 
 
 def list_path(line: str) -> str | None:

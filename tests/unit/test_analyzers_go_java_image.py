@@ -72,6 +72,7 @@ def test_registered_and_collected_from_a_rootfs(tmp_path: Path) -> None:
     assert found == [
         ("Go", "github.com/google/renameio/v2", "v2.0.2", "usr/local/bin/shfmt", None),
         ("Go", "github.com/rogpeppe/go-internal", "v1.15.0", "usr/local/bin/shfmt", None),
+        ("Go", "github.com/tianon/gosu", "(devel)", "usr/sbin/gosu", None),
         ("Go", "golang.org/x/sys", "v0.47.0", "usr/local/bin/shfmt", None),
         ("Go", "golang.org/x/term", "v0.45.0", "usr/local/bin/shfmt", None),
         ("Go", "mvdan.cc/editorconfig", "v0.3.0", "usr/local/bin/shfmt", None),

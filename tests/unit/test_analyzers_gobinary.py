@@ -84,15 +84,23 @@ def test_real_raw_build_info() -> None:
     assert lines[-1] == "build\tvcs.modified=false"
 
 
-def test_real_gopath_build_reports_stdlib_only() -> None:
-    """Debian builds gosu in GOPATH mode: a `path` line and no `mod` line, so no main module."""
+def test_real_gopath_build_reports_main_module_as_devel() -> None:
+    """Debian builds gosu in GOPATH mode: a `path` line and no `mod` line, no ldflags version, no
+    version string and no VCS stamp, so the main module is listed as `(devel)` (as Syft does)."""
     assert read_raw_buildinfo(GOSU) == (
         "go1.19.8",
         "path\tgithub.com/tianon/gosu\nbuild\t-compiler=gc\nbuild\t-trimpath=true\nbuild\tCGO_ENABLED=1\n"
         "build\tGOARCH=amd64\nbuild\tGOOS=linux\nbuild\tGOAMD64=v1\n",
     )
     assert _rows(GOSU, "usr/sbin/gosu") == [
-        ("stdlib", "1.19.8", "Go", "pkg:golang/stdlib@1.19.8", "usr/sbin/gosu")
+        ("stdlib", "1.19.8", "Go", "pkg:golang/stdlib@1.19.8", "usr/sbin/gosu"),
+        (
+            "github.com/tianon/gosu",
+            "(devel)",
+            "Go",
+            "pkg:golang/github.com/tianon/gosu@%28devel%29",
+            "usr/sbin/gosu",
+        ),
     ]
 
 
@@ -236,10 +244,11 @@ def test_parse_modinfo_replacements() -> None:
             ("github.com/fork/net", "v0.1.0"),
             ("../local", ""),
         ],
+        settings={"CGO_ENABLED": "0"},
     )
 
 
-def test_main_module_replaced_and_devel_main_dropped() -> None:
+def test_main_module_replaced_and_devel_main_kept_as_devel() -> None:
     replaced = parse_modinfo("go1.21.5", "mod\ta.example/m\t(devel)\t\n=>\tb.example/m\tv2.0.0\th1:x=\n")
     assert replaced.main == ("b.example/m", "v2.0.0")
     devel = parse_modinfo(
@@ -247,7 +256,51 @@ def test_main_module_replaced_and_devel_main_dropped() -> None:
     )
     assert [(p.name, p.version) for p in packages_of(devel, "x")] == [
         ("stdlib", "1.21.5"),
+        ("a.example/m", "(devel)"),
         ("c.example/d", "v1.0.0"),
+    ]
+
+
+_DEVEL_MAIN = "path\ta.example/m/cmd/x\nmod\ta.example/m\t(devel)\t\n"
+
+
+@pytest.mark.parametrize(
+    ("build_lines", "content", "version"),
+    [
+        # -ldflags wins over everything else; the `v` is added as Go module versions have it
+        ('build\t-ldflags="-s -w -X main.version=1.4.2"\n', b"\x00v9.9.9\x00", "v1.4.2"),
+        ("build\t-ldflags=-X 'github.com/a/m/internal/version.Version=v2.0.1-rc.1'\n", b"", "v2.0.1-rc.1"),
+        ("build\t-ldflags=-X main.gitVersion=v0.3.0+dirty\n", b"", "v0.3.0+dirty"),
+        # a variable that is not a version, or a value that is not one, is not taken
+        ("build\t-ldflags=-X main.commit=1.2.3\n", b"", "(devel)"),
+        ("build\t-ldflags=-X main.version=dev\n", b"", "(devel)"),
+        # a NUL-delimited semantic version among the strings (Debian's docker-registry)
+        ("", b"\x7fELF...\x00go1.19\x00\x00v2.8.2+ds1\x00\x003.0\x00", "v2.8.2+ds1"),
+        ("", b"abc\x001.5.0\x00", "v1.5.0"),
+        # a VCS stamp gives the pseudo-version `go install` would have recorded
+        (
+            "build\tvcs=git\nbuild\tvcs.revision=0123456789abcdef0123\nbuild\tvcs.time=2024-01-02T15:04:05Z\n",
+            b"",
+            "v0.0.0-20240102150405-0123456789ab",
+        ),
+        ("build\tvcs.revision=0123456789abcdef\nbuild\tvcs.time=yesterday\n", b"", "(devel)"),
+        ("build\tvcs.revision=abc\nbuild\tvcs.time=2024-01-02T15:04:05Z\n", b"", "(devel)"),
+    ],
+)
+def test_devel_main_module_version_like_syft(build_lines: str, content: bytes, version: str) -> None:
+    info = parse_modinfo("go1.21.5", _DEVEL_MAIN + build_lines)
+    assert [(p.name, p.version) for p in packages_of(info, "x", content)] == [
+        ("stdlib", "1.21.5"),
+        ("a.example/m", version),
+    ]
+
+
+def test_gopath_main_module_named_by_path() -> None:
+    info = parse_modinfo("go1.19.8", "path\tgithub.com/distribution/distribution/cmd/registry\n")
+    packages = packages_of(info, "usr/bin/docker-registry", b"\x00v2.8.2+ds1\x00")
+    assert [(p.name, p.version) for p in packages] == [
+        ("stdlib", "1.19.8"),
+        ("github.com/distribution/distribution/cmd/registry", "v2.8.2+ds1"),
     ]
 
 

@@ -4,6 +4,7 @@ apply to them like to any file, and only installed owners count."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -72,6 +73,12 @@ def findings(result: ImageScan) -> list[tuple[str, str, str, str | None, str]]:
         (DIST, False),
         ("usr/lib/python3/dist-packages/yaml/_yaml.cpython-311-x86_64-linux-gnu.so", False),
         ("usr/share/doc/python3-six/copyright", False),
+        # programs: a distro's Go or Rust binary belongs to its package
+        ("/usr/sbin/gosu", True),
+        ("usr/bin/docker-registry", True),
+        ("usr/libexec/docker/cli-plugins/docker-buildx", True),
+        ("usr/bin/pydoc3.11.py", False),
+        ("usr/share/man/man1/gosu.1.gz", False),
         ("var/lib/dpkg/status", False),
     ],
 )
@@ -157,6 +164,7 @@ def test_apk_files_and_folders() -> None:
     assert list(iter_owned_files(text)) == [
         ("usr/lib/python3.11/site-packages/requests-2.31.0.dist-info", "py3-requests"),
         ("usr/lib/python3.11/site-packages/requests-2.31.0.dist-info/METADATA", "py3-requests"),
+        ("usr/bin/npm", "npm"),
         ("usr/lib/node_modules/npm/package.json", "npm"),
         ("usr/lib/node_modules/npm/node_modules/semver/package.json", "npm"),
     ]
@@ -165,7 +173,7 @@ def test_apk_files_and_folders() -> None:
         ("py3-requests", "2.31.0-r1", "py3-requests"),
         ("npm", "10.2.5-r0", "npm"),
     ]
-    assert len(result.owned_files) == 4
+    assert len(result.owned_files) == 5
 
 
 def test_apk_file_before_any_folder_and_block_without_name() -> None:
@@ -299,6 +307,68 @@ def test_whiteout_of_a_list_file_unowns(tmp_path: Path, index: VulnIndex) -> Non
         ("CVE-2024-35195", "requests", "2.28.1", "2.32.0", egg),
         ("CVE-2024-35195", "requests", "2.31.0", "2.32.0", PIP_METADATA),
     ]
+
+
+GOSU_STATUS = b"""
+Package: gosu
+Status: install ok installed
+Priority: optional
+Section: admin
+Architecture: amd64
+Source: gosu (1.14-1)
+Version: 1.14-1+b6
+Description: Simple Go-based setuid+setgid+setgroups+exec
+"""
+
+
+GO_1840 = {
+    "schema_version": "1.3.1",
+    "id": "GO-2023-1840",
+    "modified": "2024-05-20T16:03:47Z",
+    "aliases": ["CVE-2023-29403"],
+    "summary": "Unsafe behavior in setuid/setgid binaries in runtime",
+    "affected": [
+        {
+            "package": {"name": "stdlib", "ecosystem": "Go"},
+            "ranges": [
+                {
+                    "type": "SEMVER",
+                    "events": [
+                        {"introduced": "0"},
+                        {"fixed": "1.19.10"},
+                        {"introduced": "1.20.0"},
+                        {"fixed": "1.20.5"},
+                    ],
+                }
+            ],
+        }
+    ],
+}
+
+
+def test_distro_go_binary_is_owned_and_not_matched(tmp_path: Path) -> None:
+    """Debian's gosu (a Go program): its stdlib and main module are listed with `owner` = the deb
+    and not matched (the deb's advisories cover it); the same binary copied to /app is not owned,
+    and its stdlib 1.19.8 matches GO-2023-1840."""
+    (tmp_path / "osv").mkdir()
+    (tmp_path / "osv" / "GO-2023-1840.json").write_text(json.dumps(GO_1840))
+    build_index([tmp_path / "osv"], tmp_path / "go.sqlite")
+    index = VulnIndex(tmp_path / "go.sqlite")
+    gosu = (TESTS / "fixtures" / "gobinary" / "gosu-1.14-go1.19.8.buildinfo.elf").read_bytes()
+    base = _debian_base("egg-info")
+    base["var/lib/dpkg/status"] = (FIXTURES / "status").read_bytes() + GOSU_STATUS
+    base["var/lib/dpkg/info/gosu.list"] = (
+        b"/.\n/usr\n/usr/sbin\n/usr/sbin/gosu\n/usr/share/man/man1/gosu.1.gz\n"
+    )
+    base["usr/sbin/gosu"] = gosu
+    result = scan(tmp_path, index, [base, {"app/gosu": gosu}])
+    assert [(p.name, p.version, p.path, p.owner) for p in result.packages if p.ecosystem == "Go"] == [
+        ("github.com/tianon/gosu", "(devel)", "app/gosu", None),
+        ("github.com/tianon/gosu", "(devel)", "usr/sbin/gosu", "gosu"),
+        ("stdlib", "1.19.8", "app/gosu", None),
+        ("stdlib", "1.19.8", "usr/sbin/gosu", "gosu"),
+    ]
+    assert findings(result) == [("CVE-2023-29403", "stdlib", "1.19.8", "1.19.10", "app/gosu")]
 
 
 def test_list_of_a_package_no_longer_installed_does_not_own(tmp_path: Path, index: VulnIndex) -> None:

@@ -171,7 +171,10 @@ def test_default_analyzers_through_the_walker() -> None:
         for name, items in result.results.items()
     }
     assert found == {
-        "gobinary": [("usr/sbin/gosu", "stdlib", "1.19.8")],
+        "gobinary": [
+            ("usr/sbin/gosu", "stdlib", "1.19.8"),
+            ("usr/sbin/gosu", "github.com/tianon/gosu", "(devel)"),
+        ],
         "rust-binary": [
             ("usr/local/bin/lifeguard-demo", "itoa", "1.0.11"),
             ("usr/local/bin/lifeguard-demo", "ryu", "1.0.18"),
