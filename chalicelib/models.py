@@ -64,6 +64,9 @@ class Package(BaseModel):
     #: the OS package (name) whose file list includes `path`: a language package the distro
     #: ships. It is listed in the SBOM but not matched on its own, so nothing is reported twice.
     owner: str | None = None
+    #: declared licenses as the package metadata states them (SPDX ids or expressions where the
+    #: format has them, e.g. `MIT`, `Apache-2.0 OR MIT`; free text otherwise); empty when unknown
+    licenses: list[str] = Field(default_factory=list)
 
 
 class Vulnerability(BaseModel):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -29,6 +30,18 @@ class Settings(BaseModel):
     vex: tuple[str, ...] = ()
     #: the re-match queue (`LIFEGUARD_REMATCH_QUEUE_URL`); None: looked up by its name
     rematch_queue_url: str | None = None
+    #: the gate's policy file, a path or s3://bucket/key (`LIFEGUARD_POLICY`); None: the gate passes
+    policy: str | None = None
+    #: `awskms:///alias/NAME` (or a key id / ARN) that signs passing images (`LIFEGUARD_SIGNING_KEY`);
+    #: None: nothing is signed, and enforcement treats every image as unsigned
+    signing_key: str | None = None
+    #: `audit` (default: decisions are recorded, nothing is stopped) or `enforce` (`LIFEGUARD_ENFORCE`)
+    enforce: Literal["audit", "enforce"] = "audit"
+    #: what the admission webhook answers when it cannot decide (`LIFEGUARD_ADMISSION_FAILURE`)
+    admission_failure: Literal["open", "closed"] = "open"
+    #: name or ARN of the Secrets Manager secret holding the admission webhook's bearer token
+    #: (`LIFEGUARD_ADMISSION_TOKEN_SECRET`)
+    admission_token_secret: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -42,6 +55,11 @@ class Settings(BaseModel):
             "ignore_file": env.get("LIFEGUARD_IGNORE_FILE"),
             "vex": tuple(v.strip() for v in env.get("LIFEGUARD_VEX", "").split(",") if v.strip()),
             "rematch_queue_url": env.get("LIFEGUARD_REMATCH_QUEUE_URL"),
+            "policy": env.get("LIFEGUARD_POLICY"),
+            "signing_key": env.get("LIFEGUARD_SIGNING_KEY"),
+            "enforce": env.get("LIFEGUARD_ENFORCE", "").strip().lower() or None,
+            "admission_failure": env.get("LIFEGUARD_ADMISSION_FAILURE", "").strip().lower() or None,
+            "admission_token_secret": env.get("LIFEGUARD_ADMISSION_TOKEN_SECRET"),
         }
         try:
             return cls.model_validate({k: v for k, v in raw.items() if v})

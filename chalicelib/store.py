@@ -40,6 +40,7 @@ from chalicelib.models import (
 from chalicelib.pagination import Page, check_limit, decode_cursor, encode_cursor, scope_of
 from chalicelib.store_models import (
     AffectedImage,
+    AuditRecord,
     ChangeRecord,
     ChildImage,
     ChildRef,
@@ -47,7 +48,9 @@ from chalicelib.store_models import (
     RematchWrite,
     RepositoryImage,
     ScanMeta,
+    SignatureRecord,
     StoredSbom,
+    TrustFacts,
     as_utc,
 )
 
@@ -66,6 +69,8 @@ MISCONF_PREFIX = "MISCONF#"
 REPO_IMAGE_PREFIX = "IMAGE#"
 REPO_POINTER_PREFIX = "DIGEST#"
 CHANGE_PREFIX = "CHANGE#"
+SIGNATURE_PREFIX = "SIGNATURE#"
+AUDIT_PREFIX = "AUDIT#"
 #: the image summaries are listed (for fleet-wide re-matching) through GSI1 partitions
 #: `SCANS#<0..f>`: sixteen shards so that no GSI partition takes every scan's write
 IMAGE_LIST_SHARDS = "0123456789abcdef"
@@ -186,6 +191,19 @@ def changes_gsi_sk(change: ChangeRecord) -> str:
 
 
 # --- value conversion at the boundary --------------------------------------------------------------
+
+
+def signature_sk(key: str) -> str:
+    """One signature item per (image, key): signing again with the same key replaces it."""
+    return f"{SIGNATURE_PREFIX}{_short_hash(key)}"
+
+
+def audit_pk(day: date) -> str:
+    return f"{AUDIT_PREFIX}{day.isoformat()}"
+
+
+def audit_sk(record: AuditRecord) -> str:
+    return f"{timestamp_key(record.at)}#{record.id}"
 
 
 def _to_dynamo(value: Any) -> Any:
@@ -935,6 +953,83 @@ class ScanStore:
             Misconfiguration.model_validate(_model_fields(i, Misconfiguration.model_fields)) for i in items
         ]
 
+    # -- trust: signatures and the audit trail -----------------------------------------------------
+
+    def put_signature(self, record: SignatureRecord) -> None:
+        item: Item = {
+            "PK": image_pk(record.digest),
+            "SK": signature_sk(record.key),
+            "type": "signature",
+            **record.model_dump(mode="json"),
+        }
+        self._batch_write([{"PutRequest": {"Item": serialize_item(item)}}])
+
+    def get_signatures(self, digest: str) -> list[SignatureRecord]:
+        """Every key's signature on an image."""
+        items = self._query_all(image_pk(digest), SIGNATURE_PREFIX, consistent=True)
+        return [SignatureRecord.model_validate(_model_fields(i, SignatureRecord.model_fields)) for i in items]
+
+    def flag_signatures(self, digest: str, reasons: Sequence[str], at: datetime) -> int:
+        """Mark every signature of a signed image whose gate has since failed; returns how many
+        were flagged. A signature already flagged keeps its first flag time."""
+        flagged = 0
+        for record in self.get_signatures(digest):
+            if record.flagged:
+                continue
+            update = {"flagged": True, "flagged_at": as_utc(at), "flag_reasons": list(reasons)}
+            self.put_signature(record.model_copy(update=update))
+            flagged += 1
+        return flagged
+
+    def trust_facts(self, digests: Sequence[str], key: str | None) -> dict[str, TrustFacts]:
+        """Scan summary and the `key` signature of each digest, in BatchGetItem calls (one for up
+        to 50 digests): what the ECS handler and the admission webhook decide from."""
+        unique = list(dict.fromkeys(digests))
+        facts = {d: TrustFacts(digest=d) for d in unique}
+        keys = [{"PK": image_pk(d), "SK": SCAN_SK} for d in unique]
+        if key:
+            keys += [{"PK": image_pk(d), "SK": signature_sk(key)} for d in unique]
+        for item in self._batch_get(keys):
+            digest = str(item["digest"])
+            if digest not in facts:
+                continue
+            if item.get("SK") == SCAN_SK:
+                facts[digest].image = _record_from_item(item)
+            else:
+                facts[digest].signature = SignatureRecord.model_validate(
+                    _model_fields(item, SignatureRecord.model_fields)
+                )
+        return facts
+
+    def put_audit(self, record: AuditRecord) -> None:
+        item: Item = {
+            "PK": audit_pk(record.at.date()),
+            "SK": audit_sk(record),
+            "type": "audit",
+            **record.model_dump(mode="json"),
+        }
+        self._batch_write([{"PutRequest": {"Item": serialize_item(item)}}])
+
+    def list_audit(
+        self, day: date, *, cursor: str | None = None, limit: int | None = None
+    ) -> Page[AuditRecord]:
+        """One day's audit records, newest first."""
+        pk = audit_pk(day)
+        items, next_cursor = self._query_page(
+            scope=scope_of("audit", pk),
+            index=None,
+            partition=("PK", pk),
+            key_condition="#pk = :pk",
+            names={"#pk": "PK"},
+            values={":pk": pk},
+            filter_expression=None,
+            forward=False,
+            cursor=cursor,
+            limit=limit,
+        )
+        records = [AuditRecord.model_validate(_model_fields(i, AuditRecord.model_fields)) for i in items]
+        return Page[AuditRecord](items=records, next_cursor=next_cursor)
+
     # -- read plumbing -----------------------------------------------------------------------------
 
     def _get_item(self, pk: str, sk: str) -> Item | None:
@@ -945,18 +1040,18 @@ class ScanStore:
         return deserialize_item(raw) if raw else None
 
     def _batch_get_scans(self, digests: Sequence[str]) -> dict[str, Item]:
-        found: dict[str, Item] = {}
-        unique = list(dict.fromkeys(digests))
-        for start in range(0, len(unique), BATCH_GET_MAX):
-            keys = [
-                _typed_key({"PK": image_pk(d), "SK": SCAN_SK}) for d in unique[start : start + BATCH_GET_MAX]
-            ]
-            request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
+        keys = [{"PK": image_pk(d), "SK": SCAN_SK} for d in dict.fromkeys(digests)]
+        return {str(item["digest"]): item for item in self._batch_get(keys)}
+
+    def _batch_get(self, keys: Sequence[Mapping[str, str]]) -> list[Item]:
+        """The items of `keys` that exist, 100 keys a call, retrying UnprocessedKeys."""
+        found: list[Item] = []
+        for start in range(0, len(keys), BATCH_GET_MAX):
+            typed = [_typed_key(k) for k in keys[start : start + BATCH_GET_MAX]]
+            request: dict[str, Any] = {self.table_name: {"Keys": typed, "ConsistentRead": True}}
             for attempt in range(self._max_attempts):
                 resp = self._ddb.batch_get_item(RequestItems=request)
-                for raw in resp.get("Responses", {}).get(self.table_name, []):
-                    item = deserialize_item(raw)
-                    found[str(item["digest"])] = item
+                found += [deserialize_item(raw) for raw in resp.get("Responses", {}).get(self.table_name, [])]
                 request = resp.get("UnprocessedKeys") or {}
                 if not request:
                     break

@@ -195,3 +195,77 @@ class RematchWrite(BaseModel):
     rematched_at: datetime
     expected_db_version: str | None = None
     expected_scanned_at: datetime | None = None
+
+
+class SignatureRecord(BaseModel):
+    """One signature Lifeguard put on an image (docs/DATA.md, "Signature"): which key, when, with
+    what verdict, and where the cosign-layout objects are in the registry. `flagged` is set when
+    a later gate decision (a re-scan or a re-match against newer vulnerability data) failed the
+    image after it was signed: the signature still verifies, but the image no longer passes."""
+
+    digest: str
+    #: the key as configured (`awskms:///alias/lifeguard-signing`)
+    key: str
+    #: the KMS key ARN that produced the signature (KMS returns it); None when unknown
+    key_id: str | None = None
+    signed_at: datetime
+    #: `lifeguard` (the automatic path after a passing gate) or `operator` (`sign` on the CLI)
+    signer: Literal["lifeguard", "operator"] = "lifeguard"
+    verdict: Literal["pass", "fail"] | None = None
+    db_version: str | None = None
+    registry: str | None = None
+    repository: str | None = None
+    #: `sha256-<hex>.sig`
+    signature_tag: str
+    signature_manifest_digest: str | None = None
+    attestation_manifest_digest: str | None = None
+    #: sha256 of the simple-signing payload that was signed (hex)
+    payload_sha256: str
+    flagged: bool = False
+    flagged_at: datetime | None = None
+    flag_reasons: list[str] = Field(default_factory=list)
+
+    @field_validator("signed_at", "flagged_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+class AuditRecord(BaseModel):
+    """Who did what to what, and why: every enforcement decision and every signature
+    (docs/DATA.md, "Audit record"). `mode` is how the decision was carried out: `enforce` acted,
+    `audit` only reported (the default), `dry-run` was asked not to act."""
+
+    id: str = Field(min_length=1)
+    at: datetime = Field(default_factory=utc_now)
+    #: the function or principal that decided (`on_ecs_task_state_change`, `admission`, `cli`)
+    actor: str
+    #: `stop_task`, `admission`, `sign`, ...
+    action: str
+    #: what was acted on: a task ARN, `<namespace>/<kind>/<name>`, an image reference
+    target: str
+    decision: Literal["allow", "deny"]
+    #: what happened: `stopped`, `would_stop`, `allowed`, `denied`, `signed`, `error`, ...
+    outcome: str
+    mode: Literal["audit", "enforce", "dry-run"] | None = None
+    reasons: list[str] = Field(default_factory=list)
+    #: the triggering event's id (EventBridge `id`, AdmissionReview `request.uid`)
+    event_id: str | None = None
+    account: str | None = None
+    region: str | None = None
+    images: list[str] = Field(default_factory=list)
+
+    @field_validator("at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return as_utc(value)
+
+
+class TrustFacts(BaseModel):
+    """What enforcement needs to know about one image digest, read in one BatchGetItem: its scan
+    summary (None when never scanned) and its signature by the configured key (None when
+    unsigned by that key)."""
+
+    digest: str
+    image: ImageRecord | None = None
+    signature: SignatureRecord | None = None
