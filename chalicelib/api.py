@@ -9,7 +9,7 @@ query parameters are ignored; an empty one counts as absent."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
@@ -19,6 +19,7 @@ from chalicelib.errors import InputError, NotFoundError
 from chalicelib.models import SEVERITIES_WORST_FIRST, Severity
 from chalicelib.pagination import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT, Page
 from chalicelib.store import ScanStore
+from chalicelib.store_models import SignatureRecord
 
 Response = tuple[int, dict[str, Any]]
 Params = Mapping[str, str] | None
@@ -162,6 +163,30 @@ def list_changes(store: ScanStore, path_params: Params, query_params: Params = N
     if store.get_image(digest) is None:
         raise NotFoundError(f"no scan of image {digest}")
     return 200, _page_body(store.list_changes(digest, query.cursor, query.limit))
+
+
+SignatureCheck = Callable[[SignatureRecord], tuple[bool | None, str | None]]
+"""(verified, problem) of one stored signature, checked against the registry and the key: True /
+False, or None with the reason when it could not be checked (registry or KMS unreachable)."""
+
+
+def get_signature(
+    store: ScanStore, check: SignatureCheck, path_params: Params, query_params: Params = None
+) -> Response:
+    """GET /images/{digest}/signature: every signature Lifeguard put on the image (key, time,
+    verdict, flagged when the image failed its gate after it was signed), each re-verified now
+    against the `.sig` manifest in the registry and the key's public key."""
+    digest = _digest(path_params)
+    records = store.get_signatures(digest)
+    if not records:
+        raise NotFoundError(f"no signature recorded for image {digest}")
+    signatures = []
+    for record in sorted(records, key=lambda r: r.signed_at, reverse=True):
+        verified, problem = check(record)
+        signatures.append(
+            {**record.model_dump(mode="json"), "verified": verified, "verification_error": problem}
+        )
+    return 200, {"digest": digest, "signed": any(s["verified"] for s in signatures), "signatures": signatures}
 
 
 def error_body(exc: BaseException) -> Response:

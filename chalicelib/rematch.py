@@ -35,6 +35,7 @@ from chalicelib.observability import logger, metrics
 from chalicelib.scanner import ScanOptions, assess
 from chalicelib.store import ScanStore
 from chalicelib.store_models import ChangeRecord, ImageRecord, RematchWrite, StoredSbom, utc_now
+from chalicelib.trust_service import flag_after_rematch
 from chalicelib.vulndb.index import VulnIndex
 
 #: digests per SQS message: small enough that one message is well inside a Lambda timeout (each
@@ -324,6 +325,15 @@ def rematch_image(digest: str, batch: RematchBatch, index: VulnIndex, deps: Rema
         applied = store.apply_rematch(write)
     except NotFoundError:  # deleted between the read and the write
         return ImageRematch(digest=digest, status="skipped", reason="no scan stored")
+    if applied:
+        flag_after_rematch(
+            store,
+            digest,
+            gate=write.gate,
+            previous_gate=record.gate,
+            reasons=write.reasons,
+            now=write.rematched_at,
+        )
     counts = {kind: sum(1 for d in diffs if d.kind == kind) for kind in ("new", "resolved", "changed")}
     return ImageRematch(
         digest=digest,

@@ -13,10 +13,12 @@ from pydantic import BaseModel, ConfigDict
 from chalicelib.events import EcrImageActionEvent
 from chalicelib.image.model import ImageSource
 from chalicelib.image.registry_config import ecr_registry_host
+from chalicelib.models import ImageScan
 from chalicelib.observability import logger, record_scan_metrics
 from chalicelib.scanner import ScanOptions, scan_image
 from chalicelib.store import ScanStore
 from chalicelib.store_models import ScanMeta
+from chalicelib.trust_service import Signing, after_gate, after_index_gate, verdict_change
 from chalicelib.vulndb.index import VulnIndex
 
 
@@ -81,6 +83,9 @@ class ScanDeps:
     index: Callable[[], VulnIndex]
     open_source: Callable[[str], ImageSource]
     options: ScanOptions = field(default_factory=ScanOptions)
+    #: the signing key and signer; None: nothing is signed (no `LIFEGUARD_SIGNING_KEY`)
+    signing: Signing | None = None
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
 def scan_pushed_image(request: ScanRequest, deps: ScanDeps) -> ScanOutcome:
@@ -98,10 +103,16 @@ def scan_pushed_image(request: ScanRequest, deps: ScanDeps) -> ScanOutcome:
         index_digest=request.digest if is_index else None,
     )
     scanned: list[ScannedImage] = []
+    scans: list[ImageScan] = []
     for image in images:
         scan = scan_image(source, image, index, deps.options)
+        previous = deps.store.get_image(scan.image.digest)
         deps.store.put_scan(scan, meta)
         record_scan_metrics(scan)
+        if (change := verdict_change(previous, scan, meta, deps.now())) is not None:
+            deps.store.put_changes([change])
+        after_gate(scan, meta, deps.store, deps.signing, actor="on_scan_request", now=deps.now())
+        scans.append(scan)
         scanned.append(
             ScannedImage(
                 digest=scan.image.digest,
@@ -113,6 +124,9 @@ def scan_pushed_image(request: ScanRequest, deps: ScanDeps) -> ScanOutcome:
         logger.info("image scanned", extra=scanned[-1].model_dump())
     if is_index:
         deps.store.put_index(request.digest, [(s.digest, s.platform) for s in scanned], meta)
+        after_index_gate(
+            request.digest, scans, meta, deps.store, deps.signing, actor="on_scan_request", now=deps.now()
+        )
     return ScanOutcome(
         digest=request.digest,
         repository=request.repository,

@@ -1001,6 +1001,10 @@ class ScanStore:
                 )
         return facts
 
+    def put_changes(self, changes: Sequence[ChangeRecord]) -> None:
+        """Change records written outside a re-match (a re-scan that flipped the verdict)."""
+        self._batch_write([{"PutRequest": {"Item": serialize_item(self._change_item(c))}} for c in changes])
+
     def put_audit(self, record: AuditRecord) -> None:
         item: Item = {
             "PK": audit_pk(record.at.date()),
