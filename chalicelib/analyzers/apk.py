@@ -1,8 +1,10 @@
 """Alpine (and Wolfi/Chainguard) packages from apk-tools' database `lib/apk/db/installed`.
 
 The database is blocks of `X:value` lines separated by blank lines; the letters that matter are
-`P` (name), `V` (version), `A` (arch) and `o` (origin = the source package, what secdb and OSV
-advisories name). The rest (`L:` license, checksums `Z:` ...) is ignored.
+`P` (name), `V` (version), `A` (arch), `o` (origin = the source package, what secdb and OSV
+advisories name) and `L` (the declared license, an SPDX expression in current Alpine and Wolfi:
+`MIT`, `GPL-2.0-only AND LGPL-2.1-or-later`, kept as one string). The rest (checksums `Z:` ...)
+is ignored.
 OS-dependent fields (ecosystem, purl) stay empty until `finalize` knows the OS.
 
 File ownership: after `P:`, each `F:` line names a directory (relative to the root) and each `R:`
@@ -18,6 +20,7 @@ from typing import ClassVar
 
 from chalicelib.analyzers.base import Analyzer, FileResult
 from chalicelib.analyzers.ecosystems import os_family, os_package_ecosystem
+from chalicelib.analyzers.licenses import normalize_licenses
 from chalicelib.analyzers.ownership import keeps_path
 from chalicelib.analyzers.purls import complete_os_packages
 from chalicelib.models import OSInfo, Package
@@ -25,7 +28,7 @@ from chalicelib.models import OSInfo, Package
 log = logging.getLogger(__name__)
 
 INSTALLED_DB = "lib/apk/db/installed"
-_WANTED_KEYS = frozenset("PVAo")
+_WANTED_KEYS = frozenset("PVAoL")
 
 
 def iter_blocks(text: str) -> Iterator[dict[str, str]]:
@@ -82,6 +85,7 @@ def block_package(fields: dict[str, str], path: str) -> Package | None:
         source_version=version,
         path=path,
         arch=fields.get("A") or None,
+        licenses=normalize_licenses([fields.get("L")]),
     )
 
 

@@ -16,7 +16,11 @@ class FileResult:
     """What one analyzer found in one file. `os_priority` orders competing OS sources (higher wins:
     os-release beats alpine-release beats debian_version). `owned_files` maps image paths (relative,
     no leading '/') to the OS package whose file list names them, so a language package the
-    distro installed is not reported twice (see `analyzers/ownership.py`)."""
+    distro installed is not reported twice (see `analyzers/ownership.py`).
+    `package_licenses` maps package names to the licenses a file declares for packages the same
+    analyzer reports from another file (Debian's `usr/share/doc/<pkg>/copyright`); the walker
+    joins them after the walk (`licenses.apply_package_licenses`), so a deleted or replaced file
+    counts as the overlay says."""
 
     packages: list[Package] = field(default_factory=list)
     os: OSInfo | None = None
@@ -25,6 +29,7 @@ class FileResult:
     #: secrets found in the file (masked; the walker stamps the layer and keeps them whatever
     #: later layers do to the file: the bytes are still in the image's blobs)
     secrets: list[SecretFinding] = field(default_factory=list)
+    package_licenses: dict[str, list[str]] = field(default_factory=dict)
 
 
 #: how many leading bytes of a file `Analyzer.wants_content` sees

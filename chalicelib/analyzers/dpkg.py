@@ -17,7 +17,17 @@ File ownership: `var/lib/dpkg/info/<name>[:<arch>].list` lists every path a pack
 blinker-1.5.dist-info`, `.../blinker-1.5.dist-info/METADATA`). Only the paths that could be a
 language package's manifest are kept (`ownership.keeps_path`), so a package with 100k files costs
 nothing. Distroless images have no `info/` directory (their `status.d/<name>.md5sums` lists are
-not read yet); their language packages are then matched on their own."""
+not read yet); their language packages are then matched on their own.
+
+Licenses: the dpkg database has none. Debian's machine-readable copyright files
+(`usr/share/doc/<package>/copyright` in the DEP-5 format, `Format: .../copyright-format/1.0/` in
+the header paragraph) have a `License:` short name in each `Files:` paragraph (`GPL-2+`,
+`BSD-3-clause`, `GPL-2+ or Artistic-1.0`); a package gets the distinct ones, in file order
+(stand-alone `License:` paragraphs only hold the texts). Only the `Files:`/`License:` field starts
+are looked for, with byte searches. Free-form copyright files (about a third of Debian's) give
+nothing. The file is joined to the package by its directory name after
+the walk (`FileResult.package_licenses`); a package whose doc directory is a symlink to another
+package's (links are never followed) gets none."""
 
 from __future__ import annotations
 
@@ -28,6 +38,7 @@ from typing import ClassVar
 
 from chalicelib.analyzers.base import Analyzer, FileResult
 from chalicelib.analyzers.ecosystems import os_family, os_package_ecosystem
+from chalicelib.analyzers.licenses import normalize_licenses
 from chalicelib.analyzers.ownership import keeps_path, list_path
 from chalicelib.analyzers.purls import complete_os_packages
 from chalicelib.models import OSInfo, Package
@@ -38,6 +49,15 @@ STATUS_FILE = "var/lib/dpkg/status"
 STATUS_DIR = "var/lib/dpkg/status.d/"
 INFO_DIR = "var/lib/dpkg/info/"
 LIST_SUFFIX = ".list"
+DOC_DIR = "usr/share/doc/"
+COPYRIGHT_SUFFIX = "/copyright"
+#: the header paragraph (where `Format:` is) is looked for in this many leading bytes
+_HEADER_BYTES = 4096
+_DEP5_FORMAT = re.compile(rb"^Format:[ \t]*\S*(?:copyright-format|dep5|dep-5)", re.MULTILINE | re.IGNORECASE)
+#: the end of a deb822 paragraph: an empty or whitespace-only line
+_BLANK_LINE = re.compile(rb"\n[ \t]*\r?\n")
+_FILES = b"\nFiles:"
+_LICENSE = b"\nLicense:"
 _FILES_PRESENT_STATES = frozenset(
     {"installed", "unpacked", "half-configured", "half-installed", "triggers-awaited", "triggers-pending"}
 )
@@ -125,12 +145,46 @@ def owned_paths(text: str) -> list[str]:
     return [path for line in text.splitlines() if keeps_path(line) and (path := list_path(line)) is not None]
 
 
+def copyright_owner(path: str) -> str | None:
+    """`usr/share/doc/<package>/copyright` -> `<package>`; None for any other path."""
+    if not path.startswith(DOC_DIR) or not path.endswith(COPYRIGHT_SUFFIX):
+        return None
+    package = path[len(DOC_DIR) : -len(COPYRIGHT_SUFFIX)]
+    return package if package and "/" not in package else None
+
+
+def copyright_licenses(content: bytes) -> list[str]:
+    """The distinct `License:` short names of a DEP-5 copyright file's `Files:` paragraphs, in
+    order; [] for a free-form copyright file. Byte searches from one `Files:` field to the next
+    (a regular expression over whole files was measured 3x slower on Debian's 17 MB of them)."""
+    head = content[:_HEADER_BYTES]
+    blank = _BLANK_LINE.search(head)
+    if _DEP5_FORMAT.search(head[: blank.start()] if blank else head) is None:
+        return []
+    names: dict[bytes, None] = {}
+    pos = content.find(_FILES)
+    while pos >= 0:
+        paragraph_end = _BLANK_LINE.search(content, pos + 1)
+        end = paragraph_end.start() if paragraph_end else len(content)
+        field = content.find(_LICENSE, pos, end)
+        if field >= 0:
+            start = field + len(_LICENSE)
+            line_end = content.find(b"\n", start, end)
+            name = content[start : line_end if line_end >= 0 else end].strip()
+            if name:
+                names[name] = None
+        pos = content.find(_FILES, end)
+    return normalize_licenses(name.decode("utf-8", errors="replace") for name in names)
+
+
 class DpkgAnalyzer(Analyzer):
     name: ClassVar[str] = "dpkg"
 
     def wants(self, path: str) -> bool:
         if path == STATUS_FILE:
             return True
+        if path.startswith(DOC_DIR):
+            return copyright_owner(path) is not None
         if path.startswith(INFO_DIR):
             return (
                 path.endswith(LIST_SUFFIX)
@@ -145,6 +199,10 @@ class DpkgAnalyzer(Analyzer):
         )
 
     def analyze(self, path: str, content: bytes) -> FileResult:
+        if path.startswith(DOC_DIR):
+            owner = copyright_owner(path)
+            licenses = copyright_licenses(content)
+            return FileResult(package_licenses={owner: licenses} if owner and licenses else {})
         text = content.decode("utf-8", errors="replace")
         if path.startswith(INFO_DIR):
             owner = list_owner(path)

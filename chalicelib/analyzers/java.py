@@ -11,6 +11,10 @@ How an archive is identified (Trivy's order, without its Maven Central SHA-1 loo
    `Specification-Version` / `Bundle-Version`. All three are needed;
 3. nested archives are identified the same way, whatever their parent gave.
 Names are `groupId:artifactId` (OSV's Maven naming); purls `pkg:maven/<group>/<artifact>@<version>`.
+Licenses: the manifest's OSGi `Bundle-License` when a clause names an SPDX id or a well-known
+license URL (`https://www.apache.org/licenses/LICENSE-2.0` -> `Apache-2.0`); free text gives none.
+It is the archive's own license, so it is given to the archive's package only when the archive
+has one identity (one pom.properties, or the manifest): a shaded jar's bundled libraries get none.
 A package's `path` is the image path of the outer archive; for a nested archive, Java's own URL
 notation is appended: `app.jar!/BOOT-INF/lib/spring-core-6.1.0.jar`.
 
@@ -31,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from chalicelib.analyzers.base import Analyzer, FileResult
+from chalicelib.analyzers.licenses import spdx_expression, url_license
 from chalicelib.analyzers.purls import maven_purl
 from chalicelib.models import Package
 
@@ -158,6 +163,38 @@ def manifest_coordinates(values: dict[str, str]) -> tuple[str, str, str] | None:
     return group, artifact, version
 
 
+def split_header_clauses(value: str) -> list[str]:
+    """An OSGi header's comma-separated clauses; commas inside double quotes do not split."""
+    clauses: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for char in value:
+        if char == '"':
+            quoted = not quoted
+        if char == "," and not quoted:
+            clauses.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    clauses.append("".join(current))
+    return [clause.strip() for clause in clauses if clause.strip()]
+
+
+def bundle_licenses(value: str) -> list[str]:
+    """SPDX ids (or expressions) of a `Bundle-License` header: each clause's name when it is an
+    SPDX id or a known license URL, else its `link` attribute when that is a known URL; clauses
+    in free text (`Apache License, Version 2.0`) give nothing."""
+    licenses: list[str] = []
+    for clause in split_header_clauses(value):
+        name, *attributes = (part.strip().strip('"').strip() for part in clause.split(";"))
+        link = next((a.partition("=")[2].strip().strip('"') for a in attributes if a.startswith("link=")), "")
+        found = url_license(name) or (spdx_expression(name) if "://" not in name else None)
+        found = found or (url_license(link) if link else None)
+        if found and found not in licenses:
+            licenses.append(found)
+    return licenses
+
+
 def _is_pom_properties(name: str) -> bool:
     """`META-INF/maven/<group>/<artifact>/pom.properties` exactly (not test resources deeper)."""
     return name.startswith(_POM_PREFIX) and name.endswith(_POM_NAME) and name.count("/") == 4
@@ -194,7 +231,7 @@ class _ArchiveScan:
             return None
         return data
 
-    def _add(self, group: str, artifact: str, version: str, where: str) -> None:
+    def _add(self, group: str, artifact: str, version: str, where: str, licenses: list[str]) -> None:
         key = (group, artifact, version)
         if key in self.seen:
             return
@@ -205,7 +242,14 @@ class _ArchiveScan:
             return
         self.seen.add(key)
         self.packages.append(
-            Package(name=f"{group}:{artifact}", version=version, ecosystem=ECOSYSTEM, purl=purl, path=where)
+            Package(
+                name=f"{group}:{artifact}",
+                version=version,
+                ecosystem=ECOSYSTEM,
+                purl=purl,
+                path=where,
+                licenses=licenses,
+            )
         )
 
     def scan(self, content: bytes, where: str, depth: int) -> None:
@@ -234,7 +278,9 @@ class _ArchiveScan:
                     self.scan(nested, f"{where}{NESTED_SEPARATOR}{info.filename}", depth + 1)
 
     def _identify(self, archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], where: str) -> None:
-        found = False
+        """pom.properties first, else the manifest (module docstring). The manifest is read also
+        for an archive with a single pom.properties, for its `Bundle-License`."""
+        poms: list[tuple[str, str, str]] = []
         for info in members:
             if not _is_pom_properties(info.filename):
                 continue
@@ -244,19 +290,21 @@ class _ArchiveScan:
             props = parse_properties(data.decode("utf-8", errors="replace"))
             group, artifact, version = (props.get(k, "") for k in ("groupId", "artifactId", "version"))
             if group and artifact and version:
-                self._add(group, artifact, version, where)
-                found = True
-        if found:
+                poms.append((group, artifact, version))
+        values: dict[str, str] = {}
+        manifest = next((m for m in members if m.filename == MANIFEST), None) if len(poms) <= 1 else None
+        if manifest is not None:
+            data = self._read(archive, manifest, self.limits.max_metadata_bytes, where)
+            if data is not None:
+                values = parse_manifest(data.decode("utf-8", errors="replace"))
+        licenses = bundle_licenses(values.get("Bundle-License", "")) if values else []
+        if poms:
+            for group, artifact, version in poms:
+                self._add(group, artifact, version, where, licenses if len(poms) == 1 else [])
             return
-        manifest = next((m for m in members if m.filename == MANIFEST), None)
-        if manifest is None:
-            return
-        data = self._read(archive, manifest, self.limits.max_metadata_bytes, where)
-        if data is None:
-            return
-        coordinates = manifest_coordinates(parse_manifest(data.decode("utf-8", errors="replace")))
+        coordinates = manifest_coordinates(values)
         if coordinates is not None:
-            self._add(*coordinates, where)
+            self._add(*coordinates, where, licenses)
 
 
 def scan_archive(content: bytes, path: str, limits: JarLimits = JarLimits()) -> list[Package]:

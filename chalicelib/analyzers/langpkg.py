@@ -1,11 +1,13 @@
 """Shared last step of the language analyzers: (name, version) pairs found in one file become
 `Package`s with their purl, each pair once (lockfiles list a package at several tree positions),
-in the file's order. A pair no purl can carry is skipped with a warning, never raised."""
+in the file's order. A pair no purl can carry is skipped with a warning, never raised. Formats that
+declare licenses pass them by pair (`licenses`); the first entry of a pair wins, as for the pair
+itself."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from chalicelib.models import Package
 
@@ -15,7 +17,11 @@ PurlFunction = Callable[[str, str], str]
 
 
 def build_packages(
-    path: str, ecosystem: str, purl: PurlFunction, found: Iterable[tuple[str, str]]
+    path: str,
+    ecosystem: str,
+    purl: PurlFunction,
+    found: Iterable[tuple[str, str]],
+    licenses: Mapping[tuple[str, str], list[str]] | None = None,
 ) -> list[Package]:
     packages: list[Package] = []
     seen: set[tuple[str, str]] = set()
@@ -28,7 +34,17 @@ def build_packages(
         except ValueError as exc:
             log.warning("%s: no purl for %s %s: %s", path, name, version, exc)
             continue
-        packages.append(Package(name=name, version=version, ecosystem=ecosystem, purl=package_url, path=path))
+        declared = licenses.get((name, version), []) if licenses else []
+        packages.append(
+            Package(
+                name=name,
+                version=version,
+                ecosystem=ecosystem,
+                purl=package_url,
+                path=path,
+                licenses=declared,
+            )
+        )
     return packages
 
 

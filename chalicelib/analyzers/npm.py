@@ -5,7 +5,10 @@ Only manifests where a package lives are read: `.../node_modules/<name>/package.
 `.pnpm/<id>/node_modules/<name>` and bundled dependencies). Deeper package.json files inside a
 package (`dist/esm/package.json` type markers, test fixtures) are not installed packages and are
 not reported; neither are project roots outside node_modules (workspace roots, often "private").
-A manifest must be a JSON object with string `name` and `version`."""
+A manifest must be a JSON object with string `name` and `version`. Licenses: `license` (an SPDX
+expression as npm documents it, or free text such as `SEE LICENSE IN LICENSE.md`), or the
+deprecated forms `license: {"type": ...}` and `licenses: [{"type": ...}, ...]` that old packages
+still carry (`manifest_licenses`)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import logging
 from typing import Any, ClassVar
 
 from chalicelib.analyzers.base import Analyzer, FileResult
+from chalicelib.analyzers.licenses import normalize_licenses
 from chalicelib.analyzers.purls import npm_purl
 from chalicelib.models import Package
 
@@ -34,8 +38,23 @@ def is_installed_manifest(path: str) -> bool:
     return len(parts) >= 4 and parts[-4] == "node_modules" and parts[-3].startswith("@")
 
 
-def parse_manifest(content: bytes) -> tuple[str, str] | None:
-    """(name, version) of a package.json, or None when it is not a usable manifest."""
+def manifest_licenses(entry: dict[str, Any]) -> list[str]:
+    """Declared licenses of a package.json (or of a lockfile entry, which copies the field):
+    `license` as a string or `{"type": ...}`, else the legacy `licenses` list of strings or
+    `{"type": ...}` objects (a list under either key is read the same way). Anything else is no
+    license."""
+
+    def declared(value: object) -> list[object]:
+        items = value if isinstance(value, list) else [value]
+        return [item.get("type") if isinstance(item, dict) else item for item in items]
+
+    return normalize_licenses(declared(entry.get("license"))) or normalize_licenses(
+        declared(entry.get("licenses"))
+    )
+
+
+def parse_manifest(content: bytes) -> tuple[str, str, list[str]] | None:
+    """(name, version, licenses) of a package.json, or None when it is not a usable manifest."""
     try:
         document: Any = json.loads(content.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -48,7 +67,7 @@ def parse_manifest(content: bytes) -> tuple[str, str] | None:
     name, version = name.strip(), version.strip()
     if not name or not version:
         return None
-    return name, version
+    return name, version, manifest_licenses(document)
 
 
 class NpmPackageAnalyzer(Analyzer):
@@ -63,12 +82,16 @@ class NpmPackageAnalyzer(Analyzer):
         if found is None:
             log.warning("%s: not a package manifest with name and version; skipped", path)
             return FileResult()
-        name, version = found
+        name, version, licenses = found
         try:
             purl = npm_purl(name, version)
         except ValueError as exc:
             log.warning("%s: no purl for %s %s: %s", path, name, version, exc)
             return FileResult()
         return FileResult(
-            packages=[Package(name=name, version=version, ecosystem=ECOSYSTEM, purl=purl, path=path)]
+            packages=[
+                Package(
+                    name=name, version=version, ecosystem=ECOSYSTEM, purl=purl, path=path, licenses=licenses
+                )
+            ]
         )

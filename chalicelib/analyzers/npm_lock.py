@@ -9,7 +9,9 @@
 - lockfile v1: the nested `dependencies` tree; `version: "npm:<name>@<version>"` is an alias.
   v2 files carry both; `packages` wins.
 Versions that are not registry versions (`file:`, git URLs, tarball URLs) are skipped. Dev
-dependencies are reported (Trivy hides them by default; they are installed in a build)."""
+dependencies are reported (Trivy hides them by default; they are installed in a build).
+Licenses: v2/v3 `packages` entries copy the package.json `license` field (read as
+`npm.manifest_licenses` does); v1 entries have none."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from typing import Any, ClassVar
 
 from chalicelib.analyzers.base import Analyzer, FileResult
 from chalicelib.analyzers.langpkg import build_packages, clean
+from chalicelib.analyzers.npm import manifest_licenses
 from chalicelib.analyzers.purls import npm_purl
 
 log = logging.getLogger(__name__)
@@ -48,7 +51,9 @@ def _name_from_path(key: str) -> str:
     return key[key.rfind(_NODE_MODULES) + len(_NODE_MODULES) :]
 
 
-def _from_packages(packages: dict[str, Any]) -> list[tuple[str, str]]:
+def _from_packages(
+    packages: dict[str, Any], licenses: dict[tuple[str, str], list[str]]
+) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     for key, entry in packages.items():
         if not key or not isinstance(entry, dict) or entry.get("link") is True:
@@ -59,6 +64,9 @@ def _from_packages(packages: dict[str, Any]) -> list[tuple[str, str]]:
         version = clean(entry.get("version"))
         if name and version and registry_version(version):
             found.append((name, version))
+            declared = manifest_licenses(entry)
+            if declared:
+                licenses.setdefault((name, version), declared)
     return found
 
 
@@ -81,6 +89,15 @@ def _from_dependencies(dependencies: dict[str, Any], found: list[tuple[str, str]
 
 def parse_package_lock(content: bytes) -> list[tuple[str, str]] | None:
     """(name, version) pairs in file order, or None when the file is not a package-lock.json."""
+    parsed = parse_package_lock_licenses(content)
+    return None if parsed is None else parsed[0]
+
+
+def parse_package_lock_licenses(
+    content: bytes,
+) -> tuple[list[tuple[str, str]], dict[tuple[str, str], list[str]]] | None:
+    """(name, version) pairs in file order and the licenses the lockfile declares for them, or
+    None when the file is not a package-lock.json."""
     try:
         document: Any = json.loads(content.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -88,12 +105,13 @@ def parse_package_lock(content: bytes) -> list[tuple[str, str]] | None:
     if not isinstance(document, dict):
         return None
     packages, dependencies = document.get("packages"), document.get("dependencies")
+    licenses: dict[tuple[str, str], list[str]] = {}
     if isinstance(packages, dict):
-        return _from_packages(packages)
+        return _from_packages(packages, licenses), licenses
     if isinstance(dependencies, dict):
         found: list[tuple[str, str]] = []
         _from_dependencies(dependencies, found, 0)
-        return found
+        return found, licenses
     return None
 
 
@@ -105,8 +123,9 @@ class NpmLockAnalyzer(Analyzer):
         return (path == _NAME or path.endswith("/" + _NAME)) and _NODE_MODULES not in path
 
     def analyze(self, path: str, content: bytes) -> FileResult:
-        found = parse_package_lock(content)
-        if found is None:
+        parsed = parse_package_lock_licenses(content)
+        if parsed is None:
             log.warning("%s: not a package-lock.json (no packages or dependencies); skipped", path)
             return FileResult()
-        return FileResult(packages=build_packages(path, ECOSYSTEM, npm_purl, found))
+        found, licenses = parsed
+        return FileResult(packages=build_packages(path, ECOSYSTEM, npm_purl, found, licenses))

@@ -4,7 +4,8 @@ of what it put under `vendor/` (so it describes what is installed, unlike `compo
 Composer 1 writes a JSON list of packages; Composer 2 writes `{"packages": [...], "dev": ...}`.
 Each package has `name` (`vendor/name`) and `version` as Composer shows it (`v6.4.3`, `3.0.2`,
 `dev-main`); the version is kept as written, as Trivy does (the Packagist comparator normalises
-a leading `v`)."""
+a leading `v`). `license` is a string or a list of SPDX ids (a list means the user may choose:
+Composer's "or"); each is one entry of `Package.licenses`."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any, ClassVar
 
 from chalicelib.analyzers.base import Analyzer, FileResult
 from chalicelib.analyzers.langpkg import build_packages, clean
+from chalicelib.analyzers.licenses import normalize_licenses
 from chalicelib.analyzers.purls import composer_purl
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,14 @@ _SUFFIX = "vendor/composer/installed.json"
 def parse_installed_json(content: bytes) -> list[tuple[str, str]] | None:
     """(name, version) of every package entry, or None when the file is not an installed.json.
     Entries without a usable name or version are skipped."""
+    parsed = parse_installed_json_licenses(content)
+    return None if parsed is None else parsed[0]
+
+
+def parse_installed_json_licenses(
+    content: bytes,
+) -> tuple[list[tuple[str, str]], dict[tuple[str, str], list[str]]] | None:
+    """The (name, version) pairs of `parse_installed_json` and the licenses each declares."""
     try:
         document: Any = json.loads(content.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -34,13 +44,18 @@ def parse_installed_json(content: bytes) -> list[tuple[str, str]] | None:
     if not isinstance(document, list):
         return None
     found: list[tuple[str, str]] = []
+    licenses: dict[tuple[str, str], list[str]] = {}
     for entry in document:
         if not isinstance(entry, dict):
             continue
         name, version = clean(entry.get("name")), clean(entry.get("version"))
         if name and version:
             found.append((name, version))
-    return found
+            declared = entry.get("license")
+            declared_list = normalize_licenses(declared if isinstance(declared, list) else [declared])
+            if declared_list:
+                licenses.setdefault((name, version), declared_list)
+    return found, licenses
 
 
 class ComposerInstalledAnalyzer(Analyzer):
@@ -51,8 +66,9 @@ class ComposerInstalledAnalyzer(Analyzer):
         return path == _SUFFIX or path.endswith("/" + _SUFFIX)
 
     def analyze(self, path: str, content: bytes) -> FileResult:
-        found = parse_installed_json(content)
-        if found is None:
+        parsed = parse_installed_json_licenses(content)
+        if parsed is None:
             log.warning("%s: not a Composer installed.json; skipped", path)
             return FileResult()
-        return FileResult(packages=build_packages(path, ECOSYSTEM, composer_purl, found))
+        found, licenses = parsed
+        return FileResult(packages=build_packages(path, ECOSYSTEM, composer_purl, found, licenses))

@@ -11,6 +11,9 @@ What a package records (Trivy's and Syft's choices):
   `1:3.0.7-27.el9`: a source rpm carries no epoch of its own, the binary's is used, as Trivy
   does). Distro advisories name source packages, so that is what the matcher looks up. Without a
   usable SOURCERPM the package is its own source.
+- `licenses`: the License tag (1014) as one string (`GPLv2+ and LGPLv2+` in older Red Hat
+  releases, SPDX expressions in Fedora >= 38 / RHEL 10), lightly normalised
+  (`analyzers/licenses.py`).
 - `gpg-pubkey` entries are keys `rpm --import` stored, not software: skipped (as Trivy does).
 - purl: `pkg:rpm/<os id>/<name>@<version>-<release>?arch=..&distro=<id>-<VERSION_ID>` with
   `epoch=<n>` as a qualifier (the purl spec, Trivy and Syft all put the epoch there, not in the
@@ -34,6 +37,7 @@ from packageurl import PackageURL
 
 from chalicelib.analyzers.base import Analyzer, FileResult
 from chalicelib.analyzers.ecosystems import os_family, os_package_ecosystem
+from chalicelib.analyzers.licenses import normalize_licenses
 from chalicelib.analyzers.ownership import keeps_path, list_path
 from chalicelib.analyzers.purls import upstream_qualifier
 from chalicelib.analyzers.rpmdb import RpmDbError, bdb_blobs, ndb_blobs, sqlite_blobs
@@ -69,6 +73,7 @@ def header_package(header: RpmHeader, path: str) -> Package:
         source_version=source_version,
         path=path,
         arch=header.arch,
+        licenses=normalize_licenses([header.license]),
     )
 
 

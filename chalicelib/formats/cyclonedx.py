@@ -2,7 +2,11 @@
 
 Layout (as Trivy and Syft write container SBOMs): the image is `metadata.component` (type
 `container`, bom-ref = image digest), the OS is an `operating-system` component, every package a
-`library` component with its purl and `lifeguard:*` properties (path, layer, source package).
+`library` component with its purl and `lifeguard:*` properties (path, layer, source package)
+and its declared licenses (`components[].licenses`: `license.id` for an SPDX license id,
+`expression` for an SPDX expression, `license.name` for anything else; several declared values
+are one license entry each, or, when one of them is a compound expression, one `(a) AND (b)`
+expression as Trivy writes them: the schema does not allow expressions and licenses side by side).
 Each finding is one `vulnerabilities[]` entry: rating from our severity and CVSS score, `affects`
 naming the package component with the installed version `affected` and the fix `unaffected`,
 aliases as `references`. The serial number is derived from the image digest and the index version,
@@ -17,6 +21,7 @@ from cyclonedx.model import Property
 from cyclonedx.model.bom import Bom
 from cyclonedx.model.component import Component, ComponentType
 from cyclonedx.model.impact_analysis import ImpactAnalysisAffectedStatus
+from cyclonedx.model.license import DisjunctiveLicense, License, LicenseExpression
 from cyclonedx.model.vulnerability import (
     BomTarget,
     BomTargetVersionRange,
@@ -30,6 +35,7 @@ from cyclonedx.output.json import JsonV1Dot6
 from packageurl import PackageURL
 
 from chalicelib import __version__
+from chalicelib.analyzers.licenses import spdx_expression, spdx_license_id
 from chalicelib.formats import package_key, package_refs, vulnerable_package
 from chalicelib.models import ImageScan, Package
 from chalicelib.models import Vulnerability as Finding
@@ -51,6 +57,20 @@ def _purl(text: str) -> PackageURL | None:
         return None
 
 
+def component_licenses(declared: list[str]) -> list[License]:
+    """CycloneDX licenses for a package's declared licenses (module docstring)."""
+    ids = [spdx_license_id(text) for text in declared]
+    entries: list[License] = [
+        DisjunctiveLicense(id=i) if i else DisjunctiveLicense(name=text)
+        for text, i in zip(declared, ids, strict=True)
+    ]
+    if not any(i is None and spdx_expression(text) for text, i in zip(declared, ids, strict=True)):
+        return entries  # SPDX ids and free text only: one entry each
+    joined = declared[0] if len(declared) == 1 else " AND ".join(f"({text})" for text in declared)
+    expression = spdx_expression(joined)
+    return [LicenseExpression(expression)] if expression is not None else entries
+
+
 def _component(package: Package, ref: str) -> Component:
     props = [Property(name="lifeguard:path", value=package.path)]
     if package.layer:
@@ -69,6 +89,7 @@ def _component(package: Package, ref: str) -> Component:
         purl=_purl(package.purl),
         bom_ref=ref,
         properties=props,
+        licenses=component_licenses(package.licenses),
     )
 
 

@@ -4,11 +4,16 @@ validates it in the tests).
 The image is the described package (`primaryPackagePurpose: CONTAINER`, DOCUMENT DESCRIBES it);
 the OS (`OPERATING-SYSTEM`) and every package are CONTAINed by it. Packages carry their purl as a
 `PACKAGE-MANAGER`/`purl` external reference and where they were found (`sourceInfo`: path and
-layer). Nothing here is asserted that Lifeguard does not know: licenses, download locations and
-copyright are `NOASSERTION`. The namespace is derived from the image digest, so reruns agree."""
+layer). Nothing here is asserted that Lifeguard does not know: concluded licenses, download
+locations and copyright are `NOASSERTION`. `licenseDeclared` is what the package metadata declares
+(`Package.licenses`): each value as a canonical SPDX expression when it is one, else a
+`LicenseRef-<text>-<hash>` whose text is listed in `hasExtractedLicensingInfos`; several values
+are joined with `AND` (as Trivy does); no declared license is `NOASSERTION`. The namespace is
+derived from the image digest, so reruns agree."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import uuid
@@ -16,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib import __version__
+from chalicelib.analyzers.licenses import spdx_expression
 from chalicelib.formats import package_key, package_refs
 from chalicelib.models import ImageScan, Package
 
@@ -31,7 +37,32 @@ def spdx_id(text: str) -> str:
     return "SPDXRef-" + _ID_UNSAFE.sub("-", text).strip("-")
 
 
-def _package(package: Package, ref: str) -> dict[str, Any]:
+def license_ref(text: str) -> str:
+    """A stable `LicenseRef-` id for a license that is not SPDX: readable text plus a hash of it,
+    so two texts that read alike after escaping stay distinct."""
+    readable = _ID_UNSAFE.sub("-", text).strip("-")[:48].rstrip("-")
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    return f"LicenseRef-{readable}-{digest}" if readable else f"LicenseRef-{digest}"
+
+
+def declared_license(declared: list[str], extracted: dict[str, str]) -> str:
+    """`licenseDeclared` for a package's declared licenses (module docstring); each LicenseRef
+    used is added to `extracted` (id -> the declared text)."""
+    parts: list[str] = []
+    for text in declared:
+        expression = spdx_expression(text)
+        if expression is None:
+            expression = license_ref(text)
+            extracted[expression] = text
+        parts.append(expression)
+    if not parts:
+        return NOASSERTION
+    if len(parts) == 1:
+        return parts[0]
+    return " AND ".join(f"({part})" if " " in part else part for part in parts)
+
+
+def _package(package: Package, ref: str, extracted: dict[str, str]) -> dict[str, Any]:
     source = f"found in {package.path}" + (f" (layer {package.layer})" if package.layer else "")
     if package.source_name:
         source += f"; source package {package.source_name} {package.source_version or ''}".rstrip()
@@ -42,7 +73,7 @@ def _package(package: Package, ref: str) -> dict[str, Any]:
         "downloadLocation": NOASSERTION,
         "filesAnalyzed": False,
         "licenseConcluded": NOASSERTION,
-        "licenseDeclared": NOASSERTION,
+        "licenseDeclared": declared_license(package.licenses, extracted),
         "copyrightText": NOASSERTION,
         "sourceInfo": source,
         "primaryPackagePurpose": "LIBRARY",
@@ -97,14 +128,15 @@ def to_spdx(scan: ImageScan, created: datetime | None = None) -> dict[str, Any]:
             {"spdxElementId": IMAGE_ID, "relationshipType": "CONTAINS", "relatedSpdxElement": os_id}
         )
     refs = package_refs(scan.packages)
+    extracted: dict[str, str] = {}
     for package in scan.packages:
-        entry = _package(package, refs[package_key(package)])
+        entry = _package(package, refs[package_key(package)], extracted)
         packages.append(entry)
         relationships.append(
             {"spdxElementId": IMAGE_ID, "relationshipType": "CONTAINS", "relatedSpdxElement": entry["SPDXID"]}
         )
     doc_uuid = uuid.uuid5(_NAMESPACE, f"{image.digest}|{scan.summary.db_version}")
-    return {
+    document: dict[str, Any] = {
         "spdxVersion": "SPDX-2.3",
         "dataLicense": "CC0-1.0",
         "SPDXID": "SPDXRef-DOCUMENT",
@@ -114,6 +146,11 @@ def to_spdx(scan: ImageScan, created: datetime | None = None) -> dict[str, Any]:
         "packages": packages,
         "relationships": relationships,
     }
+    if extracted:
+        document["hasExtractedLicensingInfos"] = [
+            {"licenseId": ref, "name": text, "extractedText": text} for ref, text in sorted(extracted.items())
+        ]
+    return document
 
 
 def render_spdx(scan: ImageScan) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from chalicelib.analyzers.base import CONTENT_HEAD_BYTES, Analyzer, FileResult
+from chalicelib.analyzers.licenses import apply_package_licenses
 from chalicelib.analyzers.ownership import mark_owned, owned_files
 from chalicelib.errors import LayerError, UnsafeArchiveError
 from chalicelib.image.model import ImageSource, LayerRef, ResolvedImage
@@ -198,6 +199,7 @@ def _stamp(result: FileResult, diff_id: str) -> FileResult:
         os=result.os,
         os_priority=result.os_priority,
         owned_files=result.owned_files,
+        package_licenses=result.package_licenses,
     )
 
 
@@ -345,7 +347,7 @@ class _LayerWalk:
                 if result.secrets:
                     diff_id = self.layer.diff_id
                     self.secrets.extend(s.model_copy(update={"layer": diff_id}) for s in result.secrets)
-                if result.packages or result.os is not None or result.owned_files:
+                if result.packages or result.os is not None or result.owned_files or result.package_licenses:
                     item.results[analyzer.name] = _stamp(result, self.layer.diff_id)
             except Exception:
                 log.exception(
@@ -445,7 +447,9 @@ def collect(walk_result: WalkResult, analyzers: Sequence[Analyzer]) -> tuple[OSI
 
     The OS comes from the result with the highest `os_priority` (ties: the higher layer, then the
     later path). Each analyzer then finalizes its own packages knowing the OS. A package whose
-    manifest an installed OS package's file list names gets `owner` (see `analyzers/ownership.py`).
+    manifest an installed OS package's file list names gets `owner` (see `analyzers/ownership.py`);
+    one without licenses of its own gets those another file of its analyzer declared for it
+    (`licenses.apply_package_licenses`: Debian copyright files).
     Packages are sorted by (ecosystem, name, version, path, layer) so output is deterministic."""
     best: tuple[int, int, str] | None = None
     os_info: OSInfo | None = None
@@ -466,6 +470,7 @@ def collect(walk_result: WalkResult, analyzers: Sequence[Analyzer]) -> tuple[OSI
         except Exception:
             log.exception("analyzer %s failed in finalize; keeping its packages as found", analyzer.name)
             done = own
+        done = apply_package_licenses(done, (f.result for f in found_list))
         packages.extend(done)
         for path, owner in owned_files((f.result for f in found_list), done).items():
             owned.setdefault(path, owner)

@@ -46,6 +46,15 @@ def test_installed_db_before_finalize(analyzer: ApkAnalyzer) -> None:
     assert [(p.name, p.version, p.source_name, p.arch) for p in packages] == EXPECTED
     assert [p.source_version for p in packages] == [row[1] for row in EXPECTED]
     assert {(p.ecosystem, p.purl, p.path) for p in packages} == {("", "", DB)}
+    assert [(p.name, p.licenses) for p in packages] == [
+        ("musl", ["MIT"]),
+        ("busybox", ["GPL-2.0-only"]),
+        ("busybox-binsh", ["GPL-2.0-only"]),
+        ("libcrypto3", ["Apache-2.0"]),
+        ("libssl3", ["Apache-2.0"]),
+        ("zlib", ["Zlib"]),
+        ("ssl_client", ["GPL-2.0-only"]),
+    ]
 
 
 def test_finalize_alpine_319(analyzer: ApkAnalyzer) -> None:
@@ -70,6 +79,16 @@ def test_finalize_wolfi_and_no_os(analyzer: ApkAnalyzer) -> None:
 def test_missing_origin_and_arch(analyzer: ApkAnalyzer) -> None:
     packages = analyzer.analyze(DB, b"P:foo\nV:1.0-r0\n").packages
     assert [(p.source_name, p.source_version, p.arch) for p in packages] == [("foo", "1.0-r0", None)]
+    assert packages[0].licenses == []
+
+
+def test_license_expression_is_one_string(analyzer: ApkAnalyzer) -> None:
+    content = b"P:a\nV:1\nL: GPL-2.0-only AND LGPL-2.1-or-later \n\nP:b\nV:2\nL:UNKNOWN\n"
+    packages = analyzer.analyze(DB, content).packages
+    assert [(p.name, p.licenses) for p in packages] == [
+        ("a", ["GPL-2.0-only AND LGPL-2.1-or-later"]),
+        ("b", []),
+    ]
 
 
 def test_first_occurrence_wins_and_junk_lines_are_ignored() -> None:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from chalicelib.analyzers.java import (
     JarLimits,
     JavaArchiveAnalyzer,
+    bundle_licenses,
     is_archive,
     manifest_coordinates,
     parse_manifest,
@@ -26,6 +27,8 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "java"
 SLF4J_API = (FIXTURES / "slf4j-api.jar").read_bytes()
 SLF4J_NOP = (FIXTURES / "slf4j-nop.jar").read_bytes()
 LANG3 = (FIXTURES / "commons-lang3.jar").read_bytes()
+CDI_API = (FIXTURES / "cdi-api.jar").read_bytes()
+GUICE_JNDI = (FIXTURES / "guice-jndi.jar").read_bytes()
 
 
 def _rows(content: bytes, path: str, limits: JarLimits | None = None) -> list[tuple[str, str, str, str, str]]:
@@ -87,6 +90,55 @@ def _without_pom(jar: bytes) -> bytes:
 )
 def test_real_debian_jars(content: bytes, path: str, expected: tuple[str, str, str, str]) -> None:
     assert _rows(content, path) == [(*expected, path)]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        # pom.properties + `Bundle-License: http://www.apache.org/licenses/LICENSE-2.0.html`
+        (CDI_API, [("javax.enterprise:cdi-api", "1.2", ["Apache-2.0"])]),
+        # MANIFEST.MF only + `Bundle-License: http://www.apache.org/licenses/LICENSE-2.0.txt`
+        (GUICE_JNDI, [("com.google.inject:guice-jndi", "4.2.3", ["Apache-2.0"])]),
+        # no Bundle-License (Debian's rebuild drops it)
+        (SLF4J_API, [("org.slf4j:slf4j-api", "1.7.32", [])]),
+        (LANG3, [("org.apache.commons:commons-lang3", "3.12.0", [])]),
+    ],
+)
+def test_real_jars_bundle_license(content: bytes, expected: list[tuple[str, str, list[str]]]) -> None:
+    packages = JavaArchiveAnalyzer().analyze("usr/share/java/x.jar", content).packages
+    assert [(p.name, p.version, p.licenses) for p in packages] == expected
+
+
+def test_bundle_license_goes_to_one_identity_only() -> None:
+    """A shaded jar's Bundle-License is the outer artifact's, not its bundled libraries': with
+    several pom.properties nobody gets it (and the manifest is not read)."""
+    manifest = b"Manifest-Version: 1.0\r\nBundle-License: MIT\r\n"
+    single = _zip([("META-INF/MANIFEST.MF", manifest), _pom("com.acme", "core", "2.0.1")])
+    (core,) = JavaArchiveAnalyzer().analyze("core.jar", single).packages
+    assert core.licenses == ["MIT"]
+    shaded = _zip([("META-INF/MANIFEST.MF", manifest), _pom("com.acme", "app", "1"), _pom("g", "lib", "2")])
+    packages = JavaArchiveAnalyzer().analyze("app.jar", shaded).packages
+    assert [(p.name, p.licenses) for p in packages] == [("com.acme:app", []), ("g:lib", [])]
+
+
+@pytest.mark.parametrize(
+    ("value", "licenses"),
+    [
+        ("Apache-2.0", ["Apache-2.0"]),
+        ("apache-2.0", ["Apache-2.0"]),
+        ("https://opensource.org/licenses/MIT", ["MIT"]),
+        ('"Apache License, Version 2.0";link="http://www.apache.org/licenses/LICENSE-2.0"', ["Apache-2.0"]),
+        ("Apache License, Version 2.0", []),
+        ("EPL-2.0;description=x, https://www.gnu.org/software/classpath/license.html", ["EPL-2.0"]),
+        ("http://www.eclipse.org/legal/epl-v10.html, http://www.eclipse.org/org/documents/edl-v10.php",
+         ["EPL-1.0", "BSD-3-Clause"]),
+        ("https://spdx.org/licenses/MPL-2.0.html", ["MPL-2.0"]),
+        ("https://example.com/LICENSE", []),
+        ("", []),
+    ],
+)  # fmt: skip
+def test_bundle_licenses(value: str, licenses: list[str]) -> None:
+    assert bundle_licenses(value) == licenses
 
 
 def test_manifest_fallback_on_real_manifests() -> None:

@@ -58,6 +58,24 @@ def test_ruby_gemspec_exact(fixture: str, name: str, version: str) -> None:
     path = f"{GEMS}/{Path(fixture).name}"
     result = RubyGemspecAnalyzer().analyze(path, _read(fixture))
     assert _triples(result.packages) == [(name, version, "RubyGems", f"pkg:gem/{name}@{version}", path)]
+    # only rake's spec has a `s.licenses = [...]` line
+    assert result.packages[0].licenses == (["MIT"] if name == "rake" else [])
+
+
+@pytest.mark.parametrize(
+    ("line", "licenses"),
+    [
+        ('  s.licenses = ["MIT".freeze, "Ruby".freeze]\n', ["MIT", "Ruby"]),
+        ("  spec.license = 'Apache-2.0'\n", ["Apache-2.0"]),
+        ("  s.licenses = [%q{BSD-2-Clause}]\n", ["BSD-2-Clause"]),
+        ('  s.licenses = ["".freeze]\n', []),
+        ("  s.licenses = LICENSES\n", []),
+    ],
+)
+def test_ruby_gemspec_licenses(line: str, licenses: list[str]) -> None:
+    content = f's.name = "a"\ns.version = "1.0"\n{line}'.encode()
+    (package,) = RubyGemspecAnalyzer().analyze(f"{GEMS}/a-1.0.gemspec", content).packages
+    assert package.licenses == licenses
 
 
 def test_ruby_gemspec_not_evaluated_and_single_quotes() -> None:
@@ -112,6 +130,21 @@ def test_php_composer2_exact() -> None:
          "pkg:composer/symfony/http-foundation@v5.4.0", COMPOSER),
         ("psr/http-message", "1.0.1", "Packagist", "pkg:composer/psr/http-message@1.0.1", COMPOSER),
     ]  # fmt: skip
+    assert [p.licenses for p in result.packages] == [["MIT"], [], []]
+
+
+def test_php_license_string_or_list() -> None:
+    content = (
+        b'[{"name": "a/a", "version": "1", "license": "MIT"},'
+        b' {"name": "b/b", "version": "2", "license": ["LGPL-2.1-only", "GPL-3.0-or-later"]},'
+        b' {"name": "c/c", "version": "3", "license": [" ", null, "proprietary"]}]'
+    )
+    packages = ComposerInstalledAnalyzer().analyze(COMPOSER, content).packages
+    assert [(p.name, p.licenses) for p in packages] == [
+        ("a/a", ["MIT"]),
+        ("b/b", ["LGPL-2.1-only", "GPL-3.0-or-later"]),
+        ("c/c", ["proprietary"]),
+    ]
 
 
 def test_php_composer1_exact() -> None:

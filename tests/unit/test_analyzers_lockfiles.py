@@ -50,6 +50,9 @@ def test_real_npm_lockfiles_exact(analyzer: object, fixture: str, path: str) -> 
     packages = analyzer.analyze(path, _read(fixture)).packages
     assert [(p.name, p.version, p.purl) for p in packages] == NPM_SET
     assert {(p.ecosystem, p.path) for p in packages} == {("npm", path)}
+    # package-lock v2/v3 entries copy each package's `license`; v1, yarn and pnpm carry none
+    with_licenses = fixture in ("npm-v2/package-lock.json", "npm-v3/package-lock.json")
+    assert [p.licenses for p in packages] == [["MIT"] if with_licenses else []] * 4
 
 
 def test_wants_skips_lockfiles_inside_node_modules_and_hidden_lockfile() -> None:
@@ -81,6 +84,21 @@ def test_package_lock_v3_skips_root_links_workspaces_and_locations() -> None:
         ("lodash", "4.17.15"),
         ("@scope/b", "2.0.0"),
         ("lodash", "3.10.1"),
+    ]
+
+
+def test_package_lock_licenses_first_entry_of_a_pair_wins() -> None:
+    content = b"""{"lockfileVersion": 3, "packages": {
+      "node_modules/a": {"version": "1.0.0", "license": "(MIT OR Apache-2.0)"},
+      "node_modules/b/node_modules/a": {"version": "1.0.0", "license": "ISC"},
+      "node_modules/c": {"version": "2.0.0", "licenses": [{"type": "BSD-3-Clause"}]},
+      "node_modules/d": {"version": "3.0.0", "license": "UNKNOWN"}
+    }}"""
+    packages = NpmLockAnalyzer().analyze("package-lock.json", content).packages
+    assert [(p.name, p.licenses) for p in packages] == [
+        ("a", ["(MIT OR Apache-2.0)"]),
+        ("c", ["BSD-3-Clause"]),
+        ("d", []),
     ]
 
 

@@ -79,6 +79,14 @@ def test_image_tree(analyzer: NpmPackageAnalyzer) -> None:
         ("npm", "11.19.1", "pkg:npm/npm@11.19.1", f"{GLOBAL}/npm/package.json"),
     ]
     assert {(p.ecosystem, p.source_name, p.source_version) for p in packages} == {("npm", None, None)}
+    # `license` at the top level only (npm's package.json has a `licenses` *script*)
+    assert [(p.name, p.licenses) for p in packages] == [
+        ("@types/node", ["MIT"]),
+        ("resolve", ["MIT"]),
+        ("@sigstore/bundle", ["Apache-2.0"]),
+        ("abbrev", ["ISC"]),
+        ("npm", ["Artistic-2.0"]),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -105,8 +113,20 @@ def test_wants(analyzer: NpmPackageAnalyzer, path: str, wanted: bool) -> None:
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        (b'{"name": "a", "version": "1.0.0"}', ("a", "1.0.0")),
-        (b'{"name": " a ", "version": " 1.0.0 "}', ("a", "1.0.0")),
+        (b'{"name": "a", "version": "1.0.0"}', ("a", "1.0.0", [])),
+        (b'{"name": " a ", "version": " 1.0.0 "}', ("a", "1.0.0", [])),
+        (
+            b'{"name": "a", "version": "1", "license": " (MIT OR Apache-2.0) "}',
+            ("a", "1", ["(MIT OR Apache-2.0)"]),
+        ),
+        (b'{"name": "a", "version": "1", "license": {"type": "ISC", "url": "x"}}', ("a", "1", ["ISC"])),
+        (
+            b'{"name": "a", "version": "1", "licenses": [{"type": "MIT"}, {"type": "Apache-2.0"}, "0BSD"]}',
+            ("a", "1", ["MIT", "Apache-2.0", "0BSD"]),
+        ),
+        (b'{"name": "a", "version": "1", "license": "UNKNOWN", "licenses": ["MIT"]}', ("a", "1", ["MIT"])),
+        (b'{"name": "a", "version": "1", "license": ["MIT", "", 7]}', ("a", "1", ["MIT"])),
+        (b'{"name": "a", "version": "1", "license": 3}', ("a", "1", [])),
         (b'{"name": "a", "version": 1}', None),
         (b'{"name": "", "version": "1.0.0"}', None),
         (b'{"name": ["a"], "version": "1.0.0"}', None),
@@ -116,7 +136,7 @@ def test_wants(analyzer: NpmPackageAnalyzer, path: str, wanted: bool) -> None:
         (b"[" * 100_000, None),
     ],
 )
-def test_parse_manifest(content: bytes, expected: tuple[str, str] | None) -> None:
+def test_parse_manifest(content: bytes, expected: tuple[str, str, list[str]] | None) -> None:
     assert parse_manifest(content) == expected
 
 

@@ -62,6 +62,52 @@ def test_image_tree(analyzer: PythonPackageAnalyzer, caplog: pytest.LogCaptureFi
     assert [r.getMessage() for r in caplog.records] == [
         f"{SITE}/broken-0.1.dist-info/METADATA: no Name/Version in Python metadata; skipped"
     ]
+    # the short `License` field of each (lazr.uri's free text is kept as written)
+    assert [(p.name, p.licenses) for p in packages] == [
+        ("PyYAML", ["MIT"]),
+        ("distro-info", ["ISC"]),
+        ("lazr.uri", ["LGPL v3"]),
+        ("six", ["MIT"]),
+        ("requests", ["Apache-2.0"]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "licenses"),
+    [
+        # metadata 2.4 `License-Expression`, kept as one expression
+        ("cryptography-50.0.2.METADATA", ["Apache-2.0 OR BSD-3-Clause"]),
+        # `License` holds the whole license text: the classifier decides
+        ("readchar-4.2.2.METADATA", ["MIT"]),
+        # `License: UNKNOWN` (setuptools' "not given"): the classifier decides
+        ("isoduration-20.11.0.METADATA", ["ISC"]),
+        # no `License` at all: `BSD License` is taken for BSD-3-Clause, as Trivy does
+        ("itsdangerous-2.2.0.METADATA", ["BSD-3-Clause"]),
+    ],
+)
+def test_license_order_of_trust(analyzer: PythonPackageAnalyzer, fixture: str, licenses: list[str]) -> None:
+    (package,) = analyzer.analyze(f"{SITE}/x.dist-info/METADATA", (FIXTURES / fixture).read_bytes()).packages
+    assert package.licenses == licenses
+
+
+def test_license_field_bound_and_classifier_fallbacks(analyzer: PythonPackageAnalyzer) -> None:
+    def licenses(headers: str) -> list[str]:
+        content = f"Name: a\nVersion: 1\n{headers}".encode()
+        return analyzer.analyze("a-1.dist-info/METADATA", content).packages[0].licenses
+
+    assert licenses("License: " + "x" * 99 + "\n") == ["x" * 99]
+    assert licenses("License: " + "x" * 100 + "\nClassifier: License :: OSI Approved :: MIT License\n") == [
+        "MIT"
+    ]
+    assert licenses("License-Expression: NOASSERTION\nLicense: Apache 2.0\n") == ["Apache-2.0"]
+    assert licenses(
+        "Classifier: License :: OSI Approved\n"
+        "Classifier: License :: OSI Approved :: GNU General Public License v2 or later (GPLv2+)\n"
+        "Classifier: Programming Language :: Python\n"
+        "Classifier: License :: OSI Approved :: Zope Public License\n"
+        "Classifier: License :: Other/Proprietary License\n"
+    ) == ["GPL-2.0-or-later", "Zope Public License", "Other/Proprietary License"]
+    assert licenses("Summary: nothing declared\n") == []
 
 
 def test_body_is_never_parsed(analyzer: PythonPackageAnalyzer) -> None:

@@ -73,6 +73,13 @@ def test_every_format_gives_the_same_packages_and_owned_files(path: str, content
     # the Python egg-info and a program (bash's usr/bin/bash: a distro's binary is its package's)
     assert result.owned_files == {EGG: "python3-requests", "usr/bin/bash": "bash"}
     assert result.os is None
+    # the License tag; Fedora's legacy `GPLv3+` / `ASL2.0` become their SPDX ids
+    assert {p.name: p.licenses for p in result.packages} == {
+        "openssl-libs": ["OpenSSL"],
+        "bash": ["GPL-3.0-or-later"],
+        "python3-requests": ["Apache-2.0"],
+        "bulk-data": ["MIT"],
+    }
 
 
 @pytest.mark.parametrize(("path", "content"), DB_FILES)
