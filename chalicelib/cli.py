@@ -1,4 +1,5 @@
-"""The command line (contract): `scan`, `db build`, `db update`, and `demo` (what `make run` starts).
+"""The command line (contract): `scan`, `db build`, `db update`, `sign`, `verify`, and `demo`
+(what `make run` starts).
 
 Exit codes: 0 scanned and passed the gate, 1 scanned and failed it, 2 could not scan (one clear line
 on stderr)."""
@@ -136,6 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="more --build inputs (OSV dirs or files, secdb YAML, a KEV file of your own)",
     )
 
+    sign = sub.add_parser("sign", help="sign an image digest with a KMS key (cosign's format)")
+    sign.add_argument("ref", help="registry:HOST/REPO[:TAG|@DIGEST] (prefix optional)")
+    sign.add_argument("--key", required=True, help="awskms:///alias/NAME (or key id, key ARN, alias ARN)")
+    sign.add_argument("--attest", type=Path, default=None, metavar="SCAN.json", help="attach this scan")
+    verify = sub.add_parser("verify", help="check for a valid signature by a key: exit 0 yes, 1 no, 2 error")
+    verify.add_argument("ref", help="registry:HOST/REPO[:TAG|@DIGEST] (prefix optional)")
+    verify.add_argument("--key", required=True, help="awskms://... URI or a PEM public key file")
+
     demo = sub.add_parser("demo", help="the local end-to-end demo that `make run` starts")
     demo.add_argument("--port", type=int, default=8000, help="port of the local API")
     demo.add_argument("--no-serve", action="store_true", help="stop after the scan (no API server)")
@@ -154,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _scan(args)
         if args.command == "db" and args.db_command == "update":
             return _db_update(args)
+        if args.command in {"sign", "verify"}:
+            return _sign_or_verify(args)
         if args.command == "db":
             return _db_build(args)
         from chalicelib.demo import run_demo
@@ -250,3 +261,16 @@ def _db_build(args: argparse.Namespace) -> int:
     if report.records == 0:
         print("lifeguard: warning: no OSV records found in the inputs: the index is empty", file=sys.stderr)
     return EXIT_PASS
+
+
+def _sign_or_verify(args: argparse.Namespace) -> int:
+    """`sign` / `verify` (chalicelib.signing.commands): 0 signed / verified, 1 not verified."""
+    from chalicelib.signing import commands
+
+    if args.command == "sign":
+        target, signed = commands.run_sign(args.ref, args.key, args.attest)
+        print("\n".join(commands.sign_report(target, signed)))
+        return EXIT_PASS
+    target, checked, key_name = commands.run_verify(args.ref, args.key)
+    print("\n".join(commands.verify_report(target, checked, key_name)))
+    return EXIT_PASS if checked.verified else EXIT_FAIL

@@ -30,6 +30,10 @@ class LocalAws:
 def start_moto() -> LocalAws:
     from moto.server import ThreadedMotoServer
 
+    from chalicelib.local.moto_kms import patch_moto_kms_digest
+
+    patch_moto_kms_digest()  # moto signs DIGEST messages wrongly; see the module
+
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
