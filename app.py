@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from chalice.app import (
+    AuthRequest,
+    AuthResponse,
     Chalice,
     CloudWatchEvent,
     ConvertToMiddleware,
@@ -17,6 +19,7 @@ from chalice.app import (
 )
 
 from chalicelib import api, handlers, runtime
+from chalicelib.enforcement import handlers as enforcement
 from chalicelib.observability import logger, metrics, tracer
 
 app = Chalice(app_name="lifeguard")
@@ -106,3 +109,38 @@ def images_for_vulnerability(vuln_id: str) -> Response:
 @app.route("/images", methods=["GET"], authorizer=iam)
 def list_images() -> Response:
     return _respond(lambda: api.list_images(runtime.store(), None, _request()[1]))
+
+
+@app.route("/images/{digest}/signature", methods=["GET"], authorizer=iam)
+def get_signature(digest: str) -> Response:
+    return _respond(lambda: api.get_signature(runtime.store(), runtime.check_signature, *_request()))
+
+
+# --- enforcement (prevent-running): docs/ENFORCEMENT.md --------------------------------------------
+
+ECS_TASK_PATTERN = {
+    "source": ["aws.ecs"],
+    "detail-type": ["ECS Task State Change"],
+    "detail": {"lastStatus": ["PENDING", "RUNNING"]},
+}
+ADMISSION_PATH = "/admission/validate"
+
+
+@app.on_cw_event(ECS_TASK_PATTERN, name="on_ecs_task_state_change")
+def on_ecs_task_state_change(event: CloudWatchEvent) -> dict[str, Any]:
+    return enforcement.handle_ecs_task_event(event.to_dict(), event.context)
+
+
+@app.authorizer()
+def admission_authorizer(auth_request: AuthRequest) -> AuthResponse:
+    """The one route without IAM auth: the Kubernetes API server sends a bearer token."""
+    return enforcement.authorize_admission(auth_request.token)
+
+
+@app.route(
+    ADMISSION_PATH, methods=["POST"], authorizer=admission_authorizer, content_types=["application/json"]
+)
+def admission_validate() -> Response:
+    request = app.current_request
+    assert request is not None
+    return _respond(lambda: enforcement.handle_admission(request.raw_body))

@@ -41,6 +41,12 @@ def _walker(ctx: Context) -> list[Result]:
     return []
 
 
+def _admission(ctx: Context) -> list[Result]:
+    from bench import bench_admission
+
+    return bench_admission.run(ctx)
+
+
 #: name -> (runner, in the default run, one line)
 BENCHMARKS: dict[str, tuple[Runner, bool, str]] = {
     "scan": (bench_scan.run, True, "whole scan process vs gzip -dc of the layers (>= 200 MB image)"),
@@ -51,6 +57,7 @@ BENCHMARKS: dict[str, tuple[Runner, bool, str]] = {
     "db": (bench_dbbuild.run, True, "db build of 200k OSV records; lookup latency"),
     "import": (bench_import.run, True, "Lambda cold import of app.py"),
     "versions": (_versions, True, "version comparators (bench/bench_versions.py)"),
+    "admission": (_admission, True, "EKS admission webhook answer time, moto server, 3-container pod"),
     "walker": (_walker, False, "walker in-process vs gzip (bench/bench_walker.py; slow, opt-in)"),
 }
 

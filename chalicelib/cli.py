@@ -19,6 +19,8 @@ from chalicelib.models import Severity
 from chalicelib.render import FORMATS, render
 
 if TYPE_CHECKING:
+    from chalicelib.image.model import ImageSource
+    from chalicelib.policy import Policy, PolicyFile
     from chalicelib.suppress import SuppressionRules
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
@@ -80,7 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="OpenVEX document (repeatable)",
     )
-    scan.add_argument("--policy", type=Path, default=None)
+    scan.add_argument(
+        "--policy",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="gate policy, YAML or JSON (docs/POLICY.md); combined with --fail-on, the stricter wins",
+    )
     scan.add_argument(
         "--secret-skip-base-layers",
         type=_layer_count,
@@ -177,12 +185,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
 
 
-def _unsupported(args: argparse.Namespace) -> str | None:
-    if args.policy is not None:
-        return "--policy is not available in this version"
-    return None
-
-
 def _load_suppressions(args: argparse.Namespace) -> SuppressionRules:
     """`--ignore-file`, else `./.lifeguardignore` when present (as Trivy reads `.trivyignore`), and
     every `--vex`. Expired ignore rules are reported on stderr: they no longer apply."""
@@ -205,27 +207,52 @@ def _load_suppressions(args: argparse.Namespace) -> SuppressionRules:
 
 def _scan(args: argparse.Namespace) -> int:
     from chalicelib.image.layout import parse_source
-    from chalicelib.policy import GateRules
     from chalicelib.scanner import ScanOptions, scan_source
     from chalicelib.vulndb.index import VulnIndex
 
-    if problem := _unsupported(args):
-        print(f"lifeguard: error: {problem}", file=sys.stderr)
-        return EXIT_ERROR
+    policy = _load_policy(args.policy)
     suppressions = _load_suppressions(args)
     index = VulnIndex(args.db or default_db_path())
     source = parse_source(args.source)
+    gate = _gate(policy, args.fail_on, source)
     options = ScanOptions(
         platform=args.platform,
         all_platforms=args.all_platforms,
         ignore_unfixed=args.ignore_unfixed,
-        gate=GateRules(fail_on=args.fail_on),
+        gate=gate,
         suppressions=suppressions,
         secret_skip_layers=args.secret_skip_base_layers,
     )
     scans = scan_source(source, index, options)
     print(render(scans, args.format, as_list=args.all_platforms))
     return EXIT_FAIL if any(s.summary.gate == "fail" for s in scans) else EXIT_PASS
+
+
+def _load_policy(path: Path | None) -> PolicyFile | None:
+    """`--policy FILE`; PolicyError (exit 2, one line naming the file) when it cannot be read or
+    is not a valid policy."""
+    from chalicelib.policy import PolicyError, load_policy
+
+    if path is None:
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = getattr(exc, "strerror", None) or exc
+        raise PolicyError(f"{path}: cannot read the policy file: {problem}") from None
+    return load_policy(text, str(path))
+
+
+def _gate(policy: PolicyFile | None, fail_on: Severity | None, source: ImageSource) -> Policy:
+    """The gate of this scan: the policy file's rules for the image's repository (a registry
+    source; other sources get the file's default), with `--fail-on` on top (the stricter wins)."""
+    from chalicelib.image.reference import Reference
+    from chalicelib.policy import Policy, policy_for, with_fail_on
+
+    reference = getattr(source, "reference", None)
+    repository = reference.repository if isinstance(reference, Reference) else None
+    base = policy_for(policy, repository) if policy is not None else Policy()
+    return with_fail_on(base, fail_on)
 
 
 def _db_update(args: argparse.Namespace) -> int:

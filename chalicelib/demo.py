@@ -34,6 +34,7 @@ from chalicelib.vulndb.index import build_index
 
 REPOSITORY = "sample/app"
 TAG = "1.0"
+SIGNING_KEY = "awskms:///alias/lifeguard-signing"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: a small sample of CISA's Known Exploited Vulnerabilities catalog (samples/kev/README.md)
 SAMPLE_KEV = SAMPLES / "kev" / "known_exploited_vulnerabilities.json"
@@ -61,9 +62,11 @@ def run_demo(port: int = 8000, serve: bool = True) -> int:
             f"{len(report.kev)} known-exploited CVEs from {SAMPLE_KEV} -> {db}"
         )
         os.environ.update(local_environment(aws.endpoint, db, registry.authority if registry else None))
+        if registry is not None:  # signatures are pushed next to the image: only with a registry
+            os.environ["LIFEGUARD_SIGNING_KEY"] = SIGNING_KEY
         runtime.reset()
         handlers.reset()
-        _provision()
+        _provision(signing=registry is not None)
 
         layout = workdir / "layout"
         info = write_sample_layout(layout, TAG)
@@ -83,6 +86,7 @@ def run_demo(port: int = 8000, serve: bool = True) -> int:
             result = scan_pushed_image(request, deps).model_dump(mode="json")
         _say(f"handler result: {result}")
         _print_findings(digest)
+        _print_signatures(digest)
         if serve:
             _serve(port, digest)
         return 0
@@ -92,13 +96,18 @@ def run_demo(port: int = 8000, serve: bool = True) -> int:
         aws.stop()
 
 
-def _provision() -> None:
+def _provision(*, signing: bool) -> None:
     settings = runtime.settings()
     store = runtime.store()
     store.create_table()
     store.create_bucket()
     create_idempotency_table(runtime.client("dynamodb"), settings.idempotency_table)
     runtime.client("ecr").create_repository(repositoryName=REPOSITORY)
+    if signing:
+        kms = runtime.client("kms")
+        key = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="ECC_NIST_P256")["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName=SIGNING_KEY.removeprefix("awskms:///"), TargetKeyId=key)
+        _say(f"signing key (moto KMS, ECC_NIST_P256): {SIGNING_KEY}")
 
 
 def _chalice_app() -> Chalice:
@@ -135,6 +144,16 @@ def _print_findings(digest: str) -> None:
         _say(f"  {vuln.severity.value:<8} {vuln.id:<16} {vuln.package} {vuln.installed_version} ({fix}){kev}")
 
 
+def _print_signatures(digest: str) -> None:
+    for record in runtime.store().get_signatures(digest):
+        verified, problem = runtime.check_signature(record)
+        state = "verifies" if verified else f"does NOT verify ({problem})"
+        _say(
+            f"signed: {record.registry}/{record.repository}:{record.signature_tag} by {record.key} "
+            f"(verdict {record.verdict}; attestation {record.attestation_manifest_digest}); {state}"
+        )
+
+
 def _serve(port: int, digest: str) -> None:
     from chalice.config import Config
     from chalice.local import create_local_server
@@ -145,6 +164,7 @@ def _serve(port: int, digest: str) -> None:
     for path in (
         f"/images/{digest}",
         f"/images/{digest}/findings?severity=CRITICAL,HIGH",
+        f"/images/{digest}/signature",
         "/vulnerabilities/CVE-2023-4911/images",
         "/vulnerabilities/GHSA-j8r2-6x86-q33q/images",
         f"/images?repository={REPOSITORY}",

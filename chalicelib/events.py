@@ -96,3 +96,56 @@ def parse_s3_object_created(raw: Any) -> S3ObjectCreatedEvent | None:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
         raise EventError(f"not a valid S3 Object Created event: {problems}") from exc
+
+
+# --- ECS `ECS Task State Change` (prevent-running) ------------------------------------------------
+
+
+class EcsContainerState(_Event):
+    """One container of the task, as DescribeTasks shows it. `imageDigest` is the digest the agent
+    resolved (often absent while the task is PENDING and the image not pulled yet)."""
+
+    name: str | None = None
+    image: str | None = None
+    image_digest: str | None = Field(default=None, alias="imageDigest", pattern=_DIGEST)
+    last_status: str | None = Field(default=None, alias="lastStatus")
+
+
+class EcsTaskDetail(_Event):
+    cluster_arn: str = Field(alias="clusterArn", min_length=1)
+    task_arn: str = Field(alias="taskArn", min_length=1)
+    task_definition_arn: str | None = Field(default=None, alias="taskDefinitionArn")
+    group: str | None = None
+    last_status: str = Field(alias="lastStatus")
+    desired_status: str = Field(alias="desiredStatus")
+    launch_type: str | None = Field(default=None, alias="launchType")
+    #: increases with every change of the task: (taskArn, version) identifies one state change
+    version: int = Field(ge=0)
+    containers: list[EcsContainerState] = Field(default_factory=list)
+
+
+class EcsTaskStateChangeEvent(_Event):
+    id: str = Field(min_length=1)
+    detail_type: Literal["ECS Task State Change"] = Field(alias="detail-type")
+    source: Literal["aws.ecs"]
+    account: str = Field(pattern=r"^\d{12}$")
+    region: str = Field(min_length=1)
+    time: datetime | None = None
+    resources: list[str] = Field(default_factory=list)
+    detail: EcsTaskDetail
+
+
+def parse_ecs_task_event(raw: Any) -> EcsTaskStateChangeEvent:
+    """An `ECS Task State Change` event from a dict, or from an SQS body (JSON text)."""
+    if isinstance(raw, str | bytes):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise EventError(f"event body is not JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise EventError(f"an event is a JSON object, got {type(raw).__name__}")
+    try:
+        return EcsTaskStateChangeEvent.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+        raise EventError(f"not a valid ECS Task State Change event: {problems}") from exc

@@ -142,6 +142,8 @@ class ScanSummary(BaseModel):
     suppressed: int = 0
     gate: Literal["pass", "fail"] = "pass"
     reasons: list[str] = Field(default_factory=list)
+    #: which policy decided: `[name@]sha256:<16 hex>` of its rules (docs/POLICY.md); None: no rule
+    policy: str | None = None
     db_version: str | None = None
     scan_seconds: float | None = None
 

@@ -32,6 +32,7 @@ from chalicelib.models import (
     Vulnerability,
 )
 from chalicelib.observability import logger, metrics
+from chalicelib.policy import PolicyFile
 from chalicelib.scanner import ScanOptions, assess
 from chalicelib.store import ScanStore
 from chalicelib.store_models import ChangeRecord, ImageRecord, RematchWrite, StoredSbom, utc_now
@@ -97,13 +98,15 @@ class RematchOutcome(BaseModel):
 
 @dataclass(frozen=True)
 class RematchDeps:
-    """`options` must be the scan path's (`runtime.scan_deps().options`): a re-match applies the
-    same ignore-unfixed setting, suppressions and gate rules as a scan. `index` returns the
+    """`options` and `policy` must be the scan path's (`runtime.scan_deps()`): a re-match applies
+    the same ignore-unfixed setting, suppressions and gate rules as a scan. `index` returns the
     current index (the runtime re-checks S3 before each batch)."""
 
     store: ScanStore
     index: Callable[[], VulnIndex]
     options: ScanOptions = field(default_factory=ScanOptions)
+    #: the scan path's policy file: each image is gated by its repository's policy, as a scan is
+    policy: PolicyFile | None = None
     now: Callable[[], datetime] = utc_now
 
 
@@ -304,8 +307,9 @@ def rematch_image(digest: str, batch: RematchBatch, index: VulnIndex, deps: Rema
     sbom = store.get_sbom(digest)
     if sbom is None:
         return ImageRematch(digest=digest, status="skipped", reason="no SBOM stored")
+    options = deps.options.for_repository(deps.policy, record.repository)
     scan = rematched_scan(
-        sbom, index, deps.options, store.list_secrets(digest), store.list_misconfigurations(digest)
+        sbom, index, options, store.list_secrets(digest), store.list_misconfigurations(digest)
     )
     diffs = diff_findings(store.get_findings(digest), scan.vulnerabilities)
     changes = change_records(diffs, record, scan, batch.planned_at)
@@ -316,6 +320,7 @@ def rematch_image(digest: str, batch: RematchBatch, index: VulnIndex, deps: Rema
         db_version=index.version,
         gate=scan.summary.gate,
         reasons=scan.summary.reasons,
+        policy=scan.summary.policy,
         suppressed=scan.summary.suppressed,
         rematched_at=deps.now(),
         expected_db_version=record.db_version,

@@ -15,6 +15,7 @@ from chalicelib.image.model import ImageSource
 from chalicelib.image.registry_config import ecr_registry_host
 from chalicelib.models import ImageScan
 from chalicelib.observability import logger, record_scan_metrics
+from chalicelib.policy import PolicyFile
 from chalicelib.scanner import ScanOptions, scan_image
 from chalicelib.store import ScanStore
 from chalicelib.store_models import ScanMeta
@@ -83,6 +84,8 @@ class ScanDeps:
     index: Callable[[], VulnIndex]
     open_source: Callable[[str], ImageSource]
     options: ScanOptions = field(default_factory=ScanOptions)
+    #: the gate's policy file (`LIFEGUARD_POLICY`); each request gets its repository's policy
+    policy: PolicyFile | None = None
     #: the signing key and signer; None: nothing is signed (no `LIFEGUARD_SIGNING_KEY`)
     signing: Signing | None = None
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -104,8 +107,9 @@ def scan_pushed_image(request: ScanRequest, deps: ScanDeps) -> ScanOutcome:
     )
     scanned: list[ScannedImage] = []
     scans: list[ImageScan] = []
+    options = deps.options.for_repository(deps.policy, request.repository)
     for image in images:
-        scan = scan_image(source, image, index, deps.options)
+        scan = scan_image(source, image, index, options)
         previous = deps.store.get_image(scan.image.digest)
         deps.store.put_scan(scan, meta)
         record_scan_metrics(scan)

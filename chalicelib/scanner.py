@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from chalicelib.analyzers import default_analyzers
 from chalicelib.analyzers.base import Analyzer
@@ -27,7 +27,7 @@ from chalicelib.models import (
     ScanSummary,
     SecretFinding,
 )
-from chalicelib.policy import GateRules, evaluate
+from chalicelib.policy import Policy, PolicyFile, evaluate, policy_for
 from chalicelib.suppress import SuppressionRules, apply_suppressions
 from chalicelib.vulndb.index import VulnIndex
 from chalicelib.vulndb.matcher import match_packages
@@ -40,7 +40,8 @@ class ScanOptions:
     platform: str | None = None
     all_platforms: bool = False
     ignore_unfixed: bool = False
-    gate: GateRules = field(default_factory=GateRules)
+    #: the gate's rules for this scan (one repository's effective policy: `for_repository`)
+    gate: Policy = field(default_factory=Policy)
     #: ignore rules and VEX statements, applied after matching and before the gate
     suppressions: SuppressionRules = field(default_factory=SuppressionRules)
     #: image configuration checks (which label marks a production image, disabled rules)
@@ -48,6 +49,13 @@ class ScanOptions:
     #: secrets are not looked for in the N lowest layers (the base image the team does not own;
     #: Trivy does the same): `--secret-skip-base-layers N`, reported as `secret_layers_skipped`
     secret_skip_layers: int = 0
+
+    def for_repository(self, policy: PolicyFile | None, repository: str | None) -> ScanOptions:
+        """These options with the gate of `repository` in `policy` (the file's default and the
+        overrides that match it); unchanged without a policy file."""
+        if policy is None:
+            return self
+        return replace(self, gate=policy_for(policy, repository))
 
 
 def scan_source(source: ImageSource, index: VulnIndex, options: ScanOptions) -> list[ImageScan]:
@@ -135,7 +143,7 @@ def assess(
         misconfigurations=list(misconfigurations),
     )
     scan = apply_suppressions(scan, options.suppressions)
-    gate, reasons = evaluate(scan, options.gate)
+    decision = evaluate(scan, options.gate)
     scan.summary = ScanSummary(
         packages=len(packages),
         vulnerabilities={
@@ -144,8 +152,9 @@ def assess(
         secrets=len(scan.secrets),
         misconfigurations=len(scan.misconfigurations),
         suppressed=len(scan.suppressed),
-        gate=gate,
-        reasons=reasons,
+        gate=decision.verdict,
+        reasons=decision.reasons,
+        policy=decision.policy,
         db_version=index.version,
     )
     return scan

@@ -392,6 +392,7 @@ class ScanStore:
             "db_version": scan.summary.db_version,
             "gate": gate,
             "reasons": list(scan.summary.reasons),
+            "policy": scan.summary.policy,
             "sbom_key": key,
         }
         requests = [{"PutRequest": {"Item": serialize_item(i)}} for i in owned.values()]
@@ -716,6 +717,7 @@ class ScanStore:
             "#db": "db_version",
             "#gate": "gate",
             "#reasons": "reasons",
+            "#policy": "policy",
             "#at": "rematched_at",
             "#scanned": "scanned_at",
         }
@@ -724,9 +726,11 @@ class ScanStore:
             ":db": write.db_version,
             ":gate": write.gate,
             ":reasons": list(write.reasons),
+            ":policy": write.policy,
             ":at": timestamp_key(write.rematched_at),
         }
         sets = ["#vulns = :vulns", "#db = :db", "#gate = :gate", "#reasons = :reasons", "#at = :at"]
+        sets.append("#policy = :policy")
         if write.suppressed is not None:
             names["#supp"] = "suppressed"
             values[":supp"] = write.suppressed

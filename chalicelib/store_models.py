@@ -72,6 +72,8 @@ class ImageRecord(BaseModel):
     db_version: str | None = None
     gate: Literal["pass", "fail"] | None = None
     reasons: list[str] = Field(default_factory=list)
+    #: the policy that decided (`ScanSummary.policy`: `[name@]sha256:...`); None: no rule was set
+    policy: str | None = None
     sbom_key: str | None = None
     #: when re-matching against a newer vulnerability index last changed this summary
     rematched_at: datetime | None = None
@@ -191,6 +193,7 @@ class RematchWrite(BaseModel):
     db_version: str
     gate: Literal["pass", "fail"]
     reasons: list[str] = Field(default_factory=list)
+    policy: str | None = None
     suppressed: int | None = None
     rematched_at: datetime
     expected_db_version: str | None = None

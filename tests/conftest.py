@@ -4,13 +4,21 @@ tests/registry_server.py) and are only wired up here."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from tests.registry_server import RegistryServer, require_registry, start_registry
+
+# --- hypothesis: the same examples on every run (a red CI run must be reproducible); explore new
+# ones on purpose with HYPOTHESIS_PROFILE=explore ----------------------------------------------------
+settings.register_profile("repeatable", derandomize=True, deadline=None)
+settings.register_profile("explore", deadline=None, max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 # --- OCI registry (real docker-registry on 127.0.0.1) -----------------------------------------
 

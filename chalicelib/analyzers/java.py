@@ -271,7 +271,9 @@ class _ArchiveScan:
                     log.info("%s: nested archives deeper than %d not read", where, depth)
                 return
             for info in members:
-                if info.is_dir() or not is_archive(info.filename):
+                if info.filename.endswith("/") or not is_archive(
+                    info.filename
+                ):  # is_dir() fails on an empty name
                     continue
                 nested = self._read(archive, info, self.limits.max_nested_bytes, where)
                 if nested is not None:

@@ -12,11 +12,14 @@ def test_every_route_requires_iam_auth() -> None:
     routes = {
         (path, method): entry for path, methods in app.app.routes.items() for method, entry in methods.items()
     }
+    # the one exception: the EKS admission webhook (bearer token, tests/unit/test_enforcement_wiring.py)
+    assert routes.pop(("/admission/validate", "POST")).authorizer is app.admission_authorizer
     assert sorted(routes) == [
         ("/images", "GET"),
         ("/images/{digest}", "GET"),
         ("/images/{digest}/changes", "GET"),
         ("/images/{digest}/findings", "GET"),
+        ("/images/{digest}/signature", "GET"),
         ("/vulnerabilities/{vuln_id}/images", "GET"),
     ]
     assert all(isinstance(entry.authorizer, IAMAuthorizer) for entry in routes.values())

@@ -64,7 +64,7 @@ def test_fail_on_exits_1_with_reasons(
     summary = json.loads(capsys.readouterr().out)["summary"]
     assert (summary["gate"], summary["reasons"]) == (
         "fail",
-        ["3 vulnerabilities at or above CRITICAL (CRITICAL: 3)"],
+        ["fail_on: 3 vulnerabilities at or above CRITICAL (CRITICAL: 3)"],
     )
 
 

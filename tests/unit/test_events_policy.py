@@ -10,7 +10,7 @@ import pytest
 from chalicelib.errors import EventError
 from chalicelib.events import parse_ecr_event
 from chalicelib.models import ImageInfo, ImageScan, Severity, Vulnerability
-from chalicelib.policy import GateRules, evaluate
+from chalicelib.policy import GateDecision, Policy, evaluate
 from chalicelib.scan_service import ScanRequest
 
 DIGEST = "sha256:" + "ab" * 32
@@ -93,13 +93,13 @@ def test_gate_fail_on_threshold_and_fixable_only() -> None:
     scan = _scan(
         (Severity.CRITICAL, None), (Severity.HIGH, "2"), (Severity.LOW, "2"), (Severity.UNKNOWN, None)
     )
-    assert evaluate(scan, GateRules()) == ("pass", [])
-    assert evaluate(scan, GateRules(fail_on=Severity.HIGH)) == (
+    assert evaluate(scan, Policy()) == GateDecision("pass", [], None)
+    high = evaluate(scan, Policy(fail_on=Severity.HIGH))
+    assert (high.verdict, high.reasons) == (
         "fail",
-        ["2 vulnerabilities at or above HIGH (CRITICAL: 1, HIGH: 1)"],
+        ["fail_on: 2 vulnerabilities at or above HIGH (CRITICAL: 1, HIGH: 1)"],
     )
-    assert evaluate(scan, GateRules(fail_on=Severity.CRITICAL, fixable_only=True)) == ("pass", [])
-    assert evaluate(scan, GateRules(fail_on=Severity.UNKNOWN)) == (
-        "fail",
-        ["4 vulnerabilities at or above UNKNOWN (CRITICAL: 1, HIGH: 1, LOW: 1, UNKNOWN: 1)"],
-    )
+    assert evaluate(scan, Policy(fail_on=Severity.CRITICAL, fixable_only=True)).verdict == "pass"
+    assert evaluate(scan, Policy(fail_on=Severity.UNKNOWN)).reasons == [
+        "fail_on: 4 vulnerabilities at or above UNKNOWN (CRITICAL: 1, HIGH: 1, LOW: 1, UNKNOWN: 1)"
+    ]

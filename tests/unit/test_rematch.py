@@ -13,7 +13,7 @@ import pytest
 
 from chalicelib.errors import NotFoundError, StoreError
 from chalicelib.models import ImageInfo, OSInfo, Package, Severity
-from chalicelib.policy import GateRules
+from chalicelib.policy import Policy
 from chalicelib.rematch import (
     FindingDiff,
     RematchBatch,
@@ -125,7 +125,7 @@ def test_change_records_carry_before_and_after_and_a_verdict_flip() -> None:
         digest=dg(1), registry=REGISTRY, repository="payments/api", db_version="v1", gate="pass"
     )
     scan = scan_of(
-        dg(1), [after], gate="fail", reasons=["1 vulnerabilities at or above CRITICAL (CRITICAL: 1)"]
+        dg(1), [after], gate="fail", reasons=["fail_on: 1 vulnerabilities at or above CRITICAL (CRITICAL: 1)"]
     )
     scan.summary.db_version = "v2"
     diffs = [FindingDiff("changed", before, after, ("severity",)), FindingDiff("resolved", gone, None)]
@@ -174,7 +174,7 @@ def test_change_records_carry_before_and_after_and_a_verdict_flip() -> None:
             kind="verdict",
             gate="fail",
             previous_gate="pass",
-            reasons=["1 vulnerabilities at or above CRITICAL (CRITICAL: 1)"],
+            reasons=["fail_on: 1 vulnerabilities at or above CRITICAL (CRITICAL: 1)"],
         ),
     ]
 
@@ -295,7 +295,7 @@ def sample_sbom(digest: str) -> StoredSbom:
     )
 
 
-OPTIONS = ScanOptions(gate=GateRules(fail_on=Severity.CRITICAL))
+OPTIONS = ScanOptions(gate=Policy(fail_on=Severity.CRITICAL))
 
 
 @pytest.fixture
@@ -369,7 +369,7 @@ def test_rematch_writes_findings_changes_summary_and_listing(
     assert (changed.previous_known_exploited, changed.known_exploited) == (False, True)
     assert (changes[1].previous_severity, changes[1].severity) == (Severity.HIGH, None)
     assert (changes[0].previous_gate, changes[0].gate) == ("pass", "fail")
-    assert changes[0].reasons == ["1 vulnerabilities at or above CRITICAL (CRITICAL: 1)"]
+    assert changes[0].reasons == ["fail_on: 1 vulnerabilities at or above CRITICAL (CRITICAL: 1)"]
     fleet = store.recent_changes(PLANNED.date())
     assert [(c.digest, c.kind) for c in fleet.items] == [(d, c.kind) for c in changes]
     assert store.recent_changes(datetime(2024, 6, 3).date()).items == []
@@ -380,7 +380,7 @@ def test_rematch_writes_findings_changes_summary_and_listing(
         "CRITICAL": 1, "HIGH": 1, "MEDIUM": 0, "LOW": 1, "UNKNOWN": 0,
     }  # fmt: skip
     assert (record.db_version, record.gate, record.rematched_at) == (v2.version, "fail", NOW)
-    assert record.reasons == ["1 vulnerabilities at or above CRITICAL (CRITICAL: 1)"]
+    assert record.reasons == ["fail_on: 1 vulnerabilities at or above CRITICAL (CRITICAL: 1)"]
     assert (record.scanned_at, record.packages, record.tags) == (T0.replace(minute=5), 3, ["v1"])
     [listed] = store.images_for_repository(REGISTRY, "payments/api").items
     assert listed.gate == "fail" and listed.vulnerabilities is not None

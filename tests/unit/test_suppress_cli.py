@@ -128,7 +128,10 @@ def test_vex_for_another_image_or_a_later_affected_changes_nothing(
     code, doc, _ = _run(capsys, [*base, "--vex", str(later_affected)])
     # curl: the later `affected` wins; libcurl4: only the image-wide `not_affected` speaks of it
     assert [s["vulnerability"]["package"] for s in doc["suppressed"]] == ["libcurl4"]
-    assert (code, doc["summary"]["reasons"]) == (1, ["2 vulnerabilities at or above CRITICAL (CRITICAL: 2)"])
+    assert (code, doc["summary"]["reasons"]) == (
+        1,
+        ["fail_on: 2 vulnerabilities at or above CRITICAL (CRITICAL: 2)"],
+    )
 
 
 def test_ignore_file_table_and_expired_rule_warning(
@@ -205,12 +208,15 @@ def test_bad_rule_files_exit_2_naming_the_file(
     assert err.splitlines() == [f"lifeguard: error: {message.format(path=path)}"]
 
 
-def test_policy_is_still_unavailable(
+def test_missing_policy_file_exits_2(
     db: Path, sample: tuple[Path, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     layout, _ = sample
     code, _, err = _run(capsys, ["scan", f"oci:{layout}", "--db", str(db), "--policy", "p.yaml"])
-    assert (code, err) == (2, "lifeguard: error: --policy is not available in this version\n")
+    assert (code, err) == (
+        2,
+        "lifeguard: error: p.yaml: cannot read the policy file: No such file or directory\n",
+    )
 
 
 @pytest.fixture
