@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import unquote_plus
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -38,8 +38,12 @@ class EcrImageActionEvent(_Event):
     detail: EcrImageActionDetail
 
 
-def parse_ecr_event(raw: Any) -> EcrImageActionEvent:
-    """An `ECR Image Action` event from a dict, or from an SQS body (JSON text)."""
+E = TypeVar("E", bound=BaseModel)
+
+
+def _parse_event(raw: Any, model: type[E], name: str) -> E:
+    """`model` from a dict, or from an SQS body (JSON text); any problem is an EventError that
+    names the event type and the first fields at fault."""
     if isinstance(raw, str | bytes):
         try:
             raw = json.loads(raw)
@@ -48,10 +52,15 @@ def parse_ecr_event(raw: Any) -> EcrImageActionEvent:
     if not isinstance(raw, dict):
         raise EventError(f"an event is a JSON object, got {type(raw).__name__}")
     try:
-        return EcrImageActionEvent.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
-        raise EventError(f"not a valid ECR Image Action event: {problems}") from exc
+        raise EventError(f"not a valid {name} event: {problems}") from exc
+
+
+def parse_ecr_event(raw: Any) -> EcrImageActionEvent:
+    """An `ECR Image Action` event from a dict, or from an SQS body (JSON text)."""
+    return _parse_event(raw, EcrImageActionEvent, "ECR Image Action")
 
 
 # --- S3 `Object Created` through EventBridge (the published vulnerability index) -----------------
@@ -91,11 +100,7 @@ def parse_s3_object_created(raw: Any) -> S3ObjectCreatedEvent | None:
     An event that says it comes from S3 but does not have the shape is an EventError."""
     if not isinstance(raw, dict) or raw.get("source") != "aws.s3":
         return None
-    try:
-        return S3ObjectCreatedEvent.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
-        raise EventError(f"not a valid S3 Object Created event: {problems}") from exc
+    return _parse_event(raw, S3ObjectCreatedEvent, "S3 Object Created")
 
 
 # --- ECS `ECS Task State Change` (prevent-running) ------------------------------------------------
@@ -137,15 +142,4 @@ class EcsTaskStateChangeEvent(_Event):
 
 def parse_ecs_task_event(raw: Any) -> EcsTaskStateChangeEvent:
     """An `ECS Task State Change` event from a dict, or from an SQS body (JSON text)."""
-    if isinstance(raw, str | bytes):
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise EventError(f"event body is not JSON: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise EventError(f"an event is a JSON object, got {type(raw).__name__}")
-    try:
-        return EcsTaskStateChangeEvent.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
-        raise EventError(f"not a valid ECS Task State Change event: {problems}") from exc
+    return _parse_event(raw, EcsTaskStateChangeEvent, "ECS Task State Change")

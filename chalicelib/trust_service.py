@@ -14,15 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from chalicelib import __version__
-from chalicelib.models import SEVERITIES_WORST_FIRST, ImageScan
+from chalicelib.models import ImageScan
 from chalicelib.observability import logger
+from chalicelib.signing.claims import signature_claims, vuln_predicate
 from chalicelib.store import ScanStore, timestamp_key
 from chalicelib.store_models import AuditRecord, ChangeRecord, ImageRecord, ScanMeta, SignatureRecord
-
-#: cosign's vulnerability attestation predicate type
-VULN_PREDICATE_TYPE = "https://cosign.sigstore.dev/attestation/vuln/v1"
-SCANNER_URI = "https://github.com/lifeguard-security/lifeguard"
 
 
 class SignedImage(Protocol):
@@ -69,47 +65,15 @@ def scan_id(digest: str, scanned_at: datetime) -> str:
     return hashlib.sha256(f"{digest}\x1f{timestamp_key(scanned_at)}".encode()).hexdigest()[:24]
 
 
-def _counts(scans: Sequence[ImageScan]) -> dict[str, int]:
-    counts = {s.value: 0 for s in SEVERITIES_WORST_FIRST}
-    for scan in scans:
-        for vuln in scan.vulnerabilities:
-            counts[vuln.severity.value] += 1
-    return counts
-
-
 def signature_optional(digest: str, scans: Sequence[ImageScan], meta: ScanMeta) -> dict[str, str]:
     """The simple-signing payload's `optional` object: what a later checkpoint needs to trust the
-    image without asking Lifeguard (scan id, verdict, counts, index version). String values only,
-    as cosign's `-a key=value` annotations are. For a multi-arch index, `scans` are its platforms
-    and the counts are their sum."""
+    image without asking Lifeguard (scan id, verdict, counts, index version, scan time). For a
+    multi-arch index, `scans` are its platforms and the counts are their sum."""
     verdict = "fail" if any(s.summary.gate == "fail" for s in scans) else "pass"
-    optional = {
-        "lifeguard.scan-id": scan_id(digest, meta.scanned_at),
-        "lifeguard.verdict": verdict,
-        "lifeguard.db-version": scans[0].summary.db_version or "" if scans else "",
-        "lifeguard.scanned-at": timestamp_key(meta.scanned_at),
-    }
-    optional.update({f"lifeguard.vulnerabilities.{k.lower()}": str(v) for k, v in _counts(scans).items()})
+    db_version = scans[0].summary.db_version if scans else None
+    optional = signature_claims(scan_id(digest, meta.scanned_at), verdict, db_version, scans)
+    optional["lifeguard.scanned-at"] = timestamp_key(meta.scanned_at)
     return optional
-
-
-def vuln_predicate(scan: ImageScan, meta: ScanMeta) -> dict[str, Any]:
-    """cosign's vuln/v1 predicate with the contract JSON of the scan as `scanner.result`."""
-    finished = timestamp_key(meta.scanned_at)
-    seconds = scan.summary.scan_seconds or 0.0
-    started = timestamp_key(
-        datetime.fromtimestamp(meta.scanned_at.timestamp() - seconds, meta.scanned_at.tzinfo)
-    )
-    return {
-        "invocation": {"parameters": None, "uri": "", "event_id": "", "builder.id": ""},
-        "scanner": {
-            "uri": SCANNER_URI,
-            "version": __version__,
-            "db": {"uri": "", "version": scan.summary.db_version or ""},
-            "result": scan.model_dump(mode="json"),
-        },
-        "metadata": {"scanStartedOn": started, "scanFinishedOn": finished},
-    }
 
 
 def after_gate(
@@ -131,9 +95,8 @@ def after_gate(
         return None
     if signing is None:
         return None
-    return _sign(
-        digest, [scan], meta, store, signing, attestation=vuln_predicate(scan, meta), actor=actor, now=now
-    )
+    predicate = vuln_predicate(scan, scan.model_dump(mode="json"), meta.scanned_at)
+    return _sign(digest, [scan], meta, store, signing, attestation=predicate, actor=actor, now=now)
 
 
 def after_index_gate(

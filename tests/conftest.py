@@ -9,9 +9,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from hypothesis import settings
+from moto import mock_aws
 
+from chalicelib.store import ScanStore
 from tests.registry_server import RegistryServer, require_registry, start_registry
 
 # --- hypothesis: the same examples on every run (a red CI run must be reproducible); explore new
@@ -79,3 +82,20 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     info = write_sample_layout(layout)
     assert info.manifest_digest is not None
     return layout, info.manifest_digest
+
+
+# --- DynamoDB store on in-process moto ----------------------------------------------------------
+
+
+@pytest.fixture
+def table_only_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScanStore]:
+    """A ScanStore on moto in-process, table only (no SBOM bucket): for trust items and audits."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        st = ScanStore(
+            "lifeguard-test", None, boto3.client("dynamodb", region_name="us-east-1"), sleep=lambda _s: None
+        )
+        st.create_table()
+        yield st

@@ -1,12 +1,11 @@
-"""What the CLI puts in a signature and an attestation when it is given a scan (`--attest`).
-
-The Lambda path builds the same two objects from its stored scan (`trust_service`); the keys
-here are the same ones (`lifeguard.*`, string values as cosign's `-a key=value` annotations
-are), so a verifier reads one vocabulary whoever signed."""
+"""What goes into a signature's `optional` claims and into a vuln attestation, for the CLI (`sign
+--attest`) and the Lambda path (`trust_service`) alike: one vocabulary (`lifeguard.*`, string values
+as cosign's `-a key=value` annotations are) whoever signed."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,13 +40,22 @@ def load_scan(data: bytes, digest: str, what: str) -> tuple[ImageScan, dict[str,
 
 def scan_optional(scan: ImageScan, scan_id: str) -> dict[str, str]:
     """The simple-signing `optional` claims for a scan."""
+    return signature_claims(scan_id, scan.summary.gate, scan.summary.db_version, [scan])
+
+
+def signature_claims(
+    scan_id: str, verdict: str, db_version: str | None, scans: Sequence[ImageScan]
+) -> dict[str, str]:
+    """Scan id, verdict, index version and the vulnerability counts per severity (summed over
+    `scans`: the platforms of a multi-arch index)."""
     counts = {s.value: 0 for s in SEVERITIES_WORST_FIRST}
-    for vuln in scan.vulnerabilities:
-        counts[vuln.severity.value] += 1
+    for scan in scans:
+        for vuln in scan.vulnerabilities:
+            counts[vuln.severity.value] += 1
     optional = {
         "lifeguard.scan-id": scan_id,
-        "lifeguard.verdict": scan.summary.gate,
-        "lifeguard.db-version": scan.summary.db_version or "",
+        "lifeguard.verdict": verdict,
+        "lifeguard.db-version": db_version or "",
     }
     optional.update({f"lifeguard.vulnerabilities.{k.lower()}": str(v) for k, v in counts.items()})
     return optional

@@ -3,30 +3,21 @@ flagging after a failed gate, the trust facts enforcement reads in one batch, an
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from chalicelib.store import ScanStore
 from chalicelib.store_models import AuditRecord, SignatureRecord
-from tests.unit.test_store import REGION, TABLE, dg, meta, scan_of
+from tests.unit.test_store import dg, meta, scan_of
 
 KEY = "awskms:///alias/lifeguard-signing"
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScanStore]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        st = ScanStore(TABLE, None, boto3.client("dynamodb", region_name=REGION), sleep=lambda _s: None)
-        st.create_table()
-        yield st
+def store(table_only_store: ScanStore) -> ScanStore:
+    return table_only_store
 
 
 def signature(digest: str, key: str = KEY, **extra: object) -> SignatureRecord:

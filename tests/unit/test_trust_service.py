@@ -5,14 +5,12 @@ signer is a recording fake here; the real cosign layout is tested in test_signin
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from chalicelib import api
 from chalicelib.errors import NotFoundError
@@ -20,7 +18,6 @@ from chalicelib.models import Severity
 from chalicelib.store import ScanStore
 from chalicelib.store_models import SignatureRecord
 from chalicelib.trust_service import (
-    VULN_PREDICATE_TYPE,
     Signing,
     after_gate,
     after_index_gate,
@@ -28,9 +25,8 @@ from chalicelib.trust_service import (
     scan_id,
     signature_optional,
     verdict_change,
-    vuln_predicate,
 )
-from tests.unit.test_store import REGION, REGISTRY, TABLE, dg, meta, scan_of, vuln
+from tests.unit.test_store import REGISTRY, dg, meta, scan_of, vuln
 
 KEY = "awskms:///alias/lifeguard-signing"
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -79,14 +75,8 @@ class FakeSigner:
 
 
 @pytest.fixture
-def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScanStore]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        st = ScanStore(TABLE, None, boto3.client("dynamodb", region_name=REGION), sleep=lambda _s: None)
-        st.create_table()
-        yield st
+def store(table_only_store: ScanStore) -> ScanStore:
+    return table_only_store
 
 
 def test_passing_image_is_signed_with_its_scan_and_audited(store: ScanStore) -> None:
@@ -115,7 +105,6 @@ def test_passing_image_is_signed_with_its_scan_and_audited(store: ScanStore) -> 
     assert attestation is not None
     assert attestation["scanner"]["result"]["image"]["digest"] == dg(1)
     assert attestation["scanner"]["db"]["version"] == "2024-05-01T00:00:00Z"
-    assert VULN_PREDICATE_TYPE == "https://cosign.sigstore.dev/attestation/vuln/v1"
     (stored,) = store.get_signatures(dg(1))
     assert stored == record
     assert (stored.key, stored.verdict, stored.signer, stored.signature_tag) == (
@@ -222,12 +211,8 @@ def test_signature_route_reports_and_reverifies(store: ScanStore) -> None:
         api.get_signature(store, check, {"digest": dg(2)})
 
 
-def test_predicate_times_span_the_scan() -> None:
-    scan = scan_of(dg(1), [], gate="pass")
-    scan.summary.scan_seconds = 2.0
-    predicate = vuln_predicate(scan, meta())
-    assert predicate["metadata"] == {
-        "scanStartedOn": "2024-05-01T12:04:58.000000Z",
-        "scanFinishedOn": "2024-05-01T12:05:00.000000Z",
-    }
-    assert signature_optional(dg(1), [scan], meta())["lifeguard.verdict"] == "pass"
+def test_index_claims_sum_the_platforms() -> None:
+    amd = scan_of(dg(1), [vuln("CVE-2024-1", severity=Severity.LOW)], gate="pass")
+    arm = scan_of(dg(2), [vuln("CVE-2024-2", severity=Severity.LOW)], gate="fail")
+    optional = signature_optional(dg(9), [amd, arm], meta())
+    assert (optional["lifeguard.verdict"], optional["lifeguard.vulnerabilities.low"]) == ("fail", "2")
