@@ -27,6 +27,7 @@ import sqlite3
 import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -60,7 +61,6 @@ CREATE TABLE affected (
 );
 CREATE TABLE kev (cve_id TEXT PRIMARY KEY, date_added TEXT NOT NULL, ransomware INTEGER NOT NULL);
 """
-_KEV_BATCH = 500  # ids per `IN (...)` query: below every SQLite's host-parameter limit
 _INDEXES = "CREATE INDEX affected_lookup ON affected (family, release, name);"
 
 
@@ -223,6 +223,24 @@ def _flush(
 _SEVERITIES = {s.value: s for s in Severity}
 
 
+@lru_cache(maxsize=131_072)
+def _decode_strings(raw: str, separator: str) -> tuple[str, ...]:
+    """A JSON list of strings as this module writes it (`json.dumps`, `separator` between items),
+    split without the json module when nothing in it is escaped (ids and versions never need
+    escapes; anything else falls back to json.loads): a 2,000-package match decodes thousands."""
+    if raw == "[]":
+        return ()
+    if "\\" not in raw and raw.startswith('["') and raw.endswith('"]'):
+        return tuple(raw[2:-2].split(f'"{separator}"'))
+    return tuple(json.loads(raw))
+
+
+@lru_cache(maxsize=65_536)
+def _decode_versions(raw: str) -> frozenset[str]:
+    return frozenset(_decode_strings(raw, ","))
+
+
+@lru_cache(maxsize=131_072)
 def _decode_ranges(raw: str) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
     return tuple((rtype, tuple((kind, value) for kind, value in events)) for rtype, events in json.loads(raw))
 
@@ -247,22 +265,21 @@ class VulnIndex:
                 f"this Lifeguard reads {SCHEMA_VERSION!r}: rebuild it with `db build`"
             )
         self.path = path
+        self._kev: dict[str, KevEntry] | None = None
 
     @property
     def version(self) -> str:
         return str(self.meta.get("db_version", "unknown"))
 
     def known_exploited(self, ids: Iterable[str]) -> dict[str, KevEntry]:
-        """The KEV entries of those of `ids` that are on the catalog (one query per 500 ids)."""
-        wanted = sorted(set(ids))
-        found: dict[str, KevEntry] = {}
-        for start in range(0, len(wanted), _KEV_BATCH):
-            batch = wanted[start : start + _KEV_BATCH]
-            marks = ",".join("?" * len(batch))
-            sql = f"SELECT cve_id, date_added, ransomware FROM kev WHERE cve_id IN ({marks})"  # noqa: S608
-            for cve_id, date_added, ransomware in self._conn.execute(sql, batch):
-                found[cve_id] = KevEntry(cve_id=cve_id, date_added=date_added, ransomware=bool(ransomware))
-        return found
+        """The KEV entries of those of `ids` that are on the catalog. The catalog is small (~1,500
+        CVEs), so it is read whole on first use and kept: a scan's lookups are then dict hits,
+        not one SQL query per 500 ids."""
+        if self._kev is None:
+            rows = self._conn.execute("SELECT cve_id, date_added, ransomware FROM kev")
+            self._kev = {c: KevEntry(cve_id=c, date_added=d, ransomware=bool(r)) for c, d, r in rows}
+        kev = self._kev
+        return {i: kev[i] for i in ids if i in kev} if kev else {}
 
     def close(self) -> None:
         self._conn.close()
@@ -271,14 +288,18 @@ class VulnIndex:
         self, keys: Iterable[tuple[str, str, str]]
     ) -> dict[tuple[str, str, str], list[AffectedRow]]:
         """Rows for many (family, release, normalised name) keys: one query per release and chunk
-        of names, JSON columns decoded once per distinct value."""
+        of names; JSON columns decoded once per distinct value per process (LRU caches: a warm
+        Lambda scanning image after image meets the same advisories again)."""
         names_by_release: dict[tuple[str, str], set[str]] = {}
         for family, release, name in keys:
             names_by_release.setdefault((family, release), set()).add(name)
         found: dict[tuple[str, str, str], list[AffectedRow]] = {}
-        aliases_of: dict[str, tuple[str, ...]] = {}
-        ranges_of: dict[str, tuple[tuple[str, tuple[tuple[str, str], ...]], ...]] = {}
-        versions_of: dict[str, frozenset[str]] = {}
+        severities, decode_strings, decode_ranges, decode_versions = (
+            _SEVERITIES,
+            _decode_strings,
+            _decode_ranges,
+            _decode_versions,
+        )
         for (family, release), names in sorted(names_by_release.items()):
             ecosystem = f"{family}:{release}" if release else family
             ordered = sorted(names)
@@ -292,24 +313,23 @@ class VulnIndex:
                     f" WHERE a.family = ? AND a.release = ? AND a.name IN ({placeholders})"
                     " ORDER BY a.name, a.rowid"
                 )
+                rows_of_name: list[AffectedRow] = []
+                current = None
                 for name, vid, aliases, summary, ranges, vers, sev, source, score in self._conn.execute(
                     sql, (family, release, *chunk)
                 ):
-                    if (alias_tuple := aliases_of.get(aliases)) is None:
-                        alias_tuple = aliases_of[aliases] = tuple(json.loads(aliases))
-                    if (range_tuple := ranges_of.get(ranges)) is None:
-                        range_tuple = ranges_of[ranges] = _decode_ranges(ranges)
-                    if (version_set := versions_of.get(vers)) is None:
-                        version_set = versions_of[vers] = frozenset(json.loads(vers))
-                    found.setdefault((family, release, name), []).append(
+                    if name != current:  # rows come ordered by name: one dict entry per name
+                        current = name
+                        rows_of_name = found[(family, release, name)] = []
+                    rows_of_name.append(
                         AffectedRow(
                             vid,
-                            alias_tuple,
+                            decode_strings(aliases, ", "),
                             summary,
                             ecosystem,
-                            range_tuple,
-                            version_set,
-                            _SEVERITIES[sev],
+                            decode_ranges(ranges),
+                            decode_versions(vers),
+                            severities[sev],
                             source,
                             score,
                         )

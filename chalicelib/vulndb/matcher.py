@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from functools import cmp_to_key, lru_cache
 from typing import NamedTuple
 
-from chalicelib.models import Package, Vulnerability
+from chalicelib.models import Package, Severity, Vulnerability
 from chalicelib.vulndb import versions
 from chalicelib.vulndb.ecosystems import normalise_name, split_ecosystem
 from chalicelib.vulndb.index import AffectedRow, VulnIndex
@@ -106,7 +106,8 @@ def _match(
                 continue
             findings.append(finding)
     flag_known_exploited(findings, index)
-    findings.sort(key=lambda v: (-v.severity.rank, v.id, v.package, v.path))
+    worst_first = _WORST_FIRST
+    findings.sort(key=lambda v: (worst_first[v.severity], v.id, v.package, v.path))
     return findings
 
 
@@ -125,9 +126,10 @@ def flag_known_exploited(findings: list[Vulnerability], index: VulnIndex) -> Non
 
 def _hits(rows: list[AffectedRow], ecosystem: str, family: str, version: str) -> list[_Hit]:
     hits = []
+    installed: dict[str, versions.SortKey] = {}  # the package's version parsed once per ecosystem
     for row in rows:
         try:
-            affected, fixed = is_affected(row, ecosystem, family, version)
+            affected, fixed = is_affected(row, ecosystem, family, version, installed)
         except ValueError as exc:  # a version the ecosystem's rules reject, on either side
             log.debug("cannot compare %s %s against %s: %s", ecosystem, version, row.vuln_id, exc)
             continue
@@ -136,16 +138,30 @@ def _hits(rows: list[AffectedRow], ecosystem: str, family: str, version: str) ->
     return hits
 
 
-def is_affected(row: AffectedRow, ecosystem: str, family: str, version: str) -> tuple[bool, str | None]:
+def is_affected(
+    row: AffectedRow,
+    ecosystem: str,
+    family: str,
+    version: str,
+    installed: dict[str, versions.SortKey] | None = None,
+) -> tuple[bool, str | None]:
     """Whether `version` is affected by `row`, and the fix that closes the range containing it.
-    SEMVER ranges outside semver-native ecosystems use lenient semver (OSV's rule)."""
+    SEMVER ranges outside semver-native ecosystems use lenient semver (OSV's rule). `installed`
+    caches `version`'s sort key per ecosystem across the rows of one package."""
+    keys = {} if installed is None else installed
     for range_type, events in row.ranges:
         eco = ecosystem if range_type == "ECOSYSTEM" or family in _SEMVER_NATIVE else "Go"
-        affected, fixed = _in_range(eco, version, events)
+        key = keys.get(eco)
+        if key is None:
+            key = keys[eco] = versions.comparator(eco).key(version)
+        affected, fixed = _in_range(eco, key, events)
         if affected:
             return True, fixed
     return version in row.versions, None
 
+
+#: sort position of a severity, worst first (a dict hit instead of the `rank` property per finding)
+_WORST_FIRST = {severity: -severity.rank for severity in Severity}
 
 _Event = tuple[versions.SortKey | None, str, str]
 
@@ -166,11 +182,12 @@ def _ordered_events(
     return tuple((event_key, kind, value) for (_, event_key), kind, value in ordered), limits
 
 
-def _in_range(ecosystem: str, version: str, events: tuple[tuple[str, str], ...]) -> tuple[bool, str | None]:
-    """OSV's evaluation: walk the events in version order; the last one at or below `version`
-    decides. The fix is the next `fixed` event above it (none when `last_affected` comes first).
-    Keys only promise `<` and `>`, hence `not a < b` for `a >= b`."""
-    installed = versions.comparator(ecosystem).key(version)
+def _in_range(
+    ecosystem: str, installed: versions.SortKey, events: tuple[tuple[str, str], ...]
+) -> tuple[bool, str | None]:
+    """OSV's evaluation: walk the events in version order; the last one at or below the installed
+    version (its sort key) decides. The fix is the next `fixed` event above it (none when
+    `last_affected` comes first). Keys only promise `<` and `>`, hence `not a < b` for `a >= b`."""
     ordered, limits = _ordered_events(ecosystem, events)
     affected, position = False, -1
     for i, (event_key, kind, _value) in enumerate(ordered):
@@ -190,6 +207,8 @@ def _in_range(ecosystem: str, version: str, events: tuple[tuple[str, str], ...])
 
 def _group_by_advisory(hits: list[_Hit]) -> list[list[_Hit]]:
     """Union of records sharing any id or alias."""
+    if len(hits) < 2:
+        return [hits] if hits else []
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:
@@ -209,15 +228,21 @@ def _group_by_advisory(hits: list[_Hit]) -> list[list[_Hit]]:
 
 def primary_id(ids: set[str]) -> str:
     """CVE first, then the smallest id: stable whatever order the records came in."""
-    cves = sorted(i for i in ids if i.startswith("CVE-"))
-    return cves[0] if cves else sorted(ids)[0]
+    if len(ids) == 1:
+        return next(iter(ids))
+    cves = [i for i in ids if i.startswith("CVE-")]
+    return min(cves) if cves else min(ids)
 
 
 def _finding(pkg: Package, group: list[_Hit], ecosystem: str) -> Vulnerability:
     if len(group) == 1:  # the common case: one record, nothing to merge (and no sorting)
         rated, fixed = group[0]
-        ids = {rated.vuln_id, *rated.aliases}
-        vid = primary_id(ids)
+        if rated.aliases:
+            ids = {rated.vuln_id, *rated.aliases}
+            vid = primary_id(ids)
+            aliases = sorted(ids - {vid})
+        else:
+            vid, aliases = rated.vuln_id, []
         score, summary = rated.cvss_score, rated.summary
     else:
         ids = {h.row.vuln_id for h in group} | {a for h in group for a in h.row.aliases}
@@ -231,9 +256,10 @@ def _finding(pkg: Package, group: list[_Hit], ecosystem: str) -> Vulnerability:
         fixed = max(fixes, key=cmp_to_key(_fix_order(ecosystem))) if fixes else None
         summary = next((h.row.summary for h in group if h.row.vuln_id == vid and h.row.summary), None)
         summary = summary or next((h.row.summary for h in group if h.row.summary), None)
+        aliases = sorted(ids - {vid})
     return Vulnerability(
         id=vid,
-        aliases=sorted(ids - {vid}),
+        aliases=aliases,
         package=pkg.name,
         ecosystem=ecosystem,
         installed_version=pkg.version,

@@ -9,10 +9,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chalicelib.errors import OSVRecordError, VulnDBError
 from chalicelib.models import Severity
-from chalicelib.vulndb.index import VulnIndex, build_index
+from chalicelib.vulndb.index import VulnIndex, _decode_strings, build_index
 from chalicelib.vulndb.osv import parse_record
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "osv"
@@ -173,3 +175,20 @@ def test_aggregate_notices_are_skipped_and_multi_upstream_is_not_aliasing(tmp_pa
         ("UBUNTU-CVE-2023-4911", ("CVE-2023-4911",)),
     ]
     assert index.meta["skipped_aggregate_notices"] == "1"
+
+
+@given(st.lists(st.text(max_size=12), max_size=6))
+def test_string_lists_decode_like_json(items: list[str]) -> None:
+    """The fast split of alias/version lists agrees with json.loads for every list the writer can
+    produce, quotes, separators and escapes included (those fall back to json.loads)."""
+    assert _decode_strings(json.dumps(items), ", ") == tuple(items)
+    assert _decode_strings(json.dumps(items, separators=(",", ":")), ",") == tuple(items)
+
+
+def test_string_lists_fast_path_cases() -> None:
+    assert _decode_strings("[]", ", ") == ()
+    assert _decode_strings('["CVE-2024-1", "GHSA-aaaa-bbbb-cccc"]', ", ") == (
+        "CVE-2024-1",
+        "GHSA-aaaa-bbbb-cccc",
+    )
+    assert _decode_strings('["1.0","1.1"]', ",") == ("1.0", "1.1")
