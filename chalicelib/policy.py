@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from chalicelib.errors import InputError
@@ -210,6 +209,8 @@ class GateDecision:
 def load_policy(text: str, origin: str) -> PolicyFile:
     """Parse a policy file (YAML, which JSON is a subset of). Raises PolicyError with one line
     naming `origin` and the problem (the first one found)."""
+    import yaml  # deferred: read once per cold start at most, not worth an import at start-up
+
     try:
         raw = yaml.safe_load(text) if text.strip() else {}
     except yaml.YAMLError as exc:

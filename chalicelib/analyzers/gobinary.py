@@ -223,10 +223,26 @@ def version_from_ldflags(settings: dict[str, str]) -> str | None:
     return _with_v(found.group(1)) if found else None
 
 
+#: where the Go linker puts string data (`-X` values included); searched instead of the whole file
+#: when the section headers are there: .text and .gopclntab are most of a binary and hold no strings
+_STRING_SECTIONS = (".rodata", ".noptrdata", ".data")
+
+
 def version_from_contents(content: bytes) -> str | None:
-    """The first NUL-delimited semantic version among the binary's bytes."""
-    found = _CONTENT_VERSION.search(content)
-    return _with_v(found.group(1).decode("ascii")) if found else None
+    """The first NUL-delimited semantic version among the binary's string data (the whole file
+    when it has no section headers). A regex walks ~4 ns a byte: 90 ms over a 20 MB binary, 20 ms
+    over its .rodata."""
+    try:
+        elf = parse_elf(content)
+        sections = [s for name in _STRING_SECTIONS if (s := elf.section(name)) is not None and not s.nobits]
+    except ValueError:
+        sections = []
+    regions = [memoryview(content)[s.offset : s.offset + s.size] for s in sections] or [memoryview(content)]
+    for region in regions:
+        found = _CONTENT_VERSION.search(region)
+        if found:
+            return _with_v(found.group(1).decode("ascii"))
+    return None
 
 
 def pseudo_version(settings: dict[str, str]) -> str | None:

@@ -13,18 +13,15 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
-import yaml
-
 from chalicelib.analyzers.base import Analyzer, FileResult
 from chalicelib.analyzers.langpkg import build_packages, clean
 from chalicelib.analyzers.npm_lock import registry_version, split_spec
 from chalicelib.analyzers.purls import npm_purl
+from chalicelib.analyzers.yaml_strings import YamlError, load_strings
 
 log = logging.getLogger(__name__)
 
 ECOSYSTEM = "npm"
-#: libyaml when present (fast), the pure-Python loader otherwise; both keep scalars as strings
-_LOADER: Any = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
 _NAME = "pnpm-lock.yaml"
 
 
@@ -46,8 +43,8 @@ def parse_pnpm_lock(content: bytes) -> list[tuple[str, str]] | None:
     """(name, version) pairs in file order, or None when the file is not a pnpm lockfile."""
     try:
         # BaseLoader: every scalar stays a string (`lockfileVersion: 5.4` must not become 5.4 float)
-        document: Any = yaml.load(content, Loader=_LOADER)  # noqa: S506 - BaseLoader builds no objects
-    except (yaml.YAMLError, RecursionError, UnicodeDecodeError):
+        document: Any = load_strings(content)
+    except (YamlError, RecursionError, UnicodeDecodeError):
         return None
     if not isinstance(document, dict):
         return None

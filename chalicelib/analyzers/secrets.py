@@ -94,8 +94,7 @@ def _matches(rule: SecretRule, content: bytes, lowered: bytes) -> Iterator[re.Ma
         yield from rule.regex.finditer(content)
         return
     positions: set[int] = set()
-    for keyword in rule.keywords:
-        needle = keyword.encode()
+    for needle in rule.keyword_bytes:
         at = lowered.find(needle)
         while at >= 0:
             positions.add(at)
@@ -116,7 +115,7 @@ def _find(path: str, content: bytes, rules: Sequence[SecretRule]) -> list[_Hit]:
     for rule in rules:
         if rule.paths is not None and rule.paths.search(path) is None:
             continue
-        if not any(k.encode() in lowered for k in rule.keywords):
+        if not any(k in lowered for k in rule.keyword_bytes):
             continue
         for match in _matches(rule, content, lowered):
             value = match.group("secret")

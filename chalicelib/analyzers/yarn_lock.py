@@ -15,18 +15,15 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
-import yaml
-
 from chalicelib.analyzers.base import Analyzer, FileResult
 from chalicelib.analyzers.langpkg import build_packages, clean
 from chalicelib.analyzers.npm_lock import registry_version, split_spec
 from chalicelib.analyzers.purls import npm_purl
+from chalicelib.analyzers.yaml_strings import YamlError, load_strings
 
 log = logging.getLogger(__name__)
 
 ECOSYSTEM = "npm"
-#: libyaml when present (fast), the pure-Python loader otherwise; both keep scalars as strings
-_LOADER: Any = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
 _NAME = "yarn.lock"
 
 
@@ -88,8 +85,8 @@ def parse_yarn_lock(content: bytes) -> list[tuple[str, str]] | None:
         return parse_classic(text)
     try:
         # BaseLoader: every scalar stays a string (`version: 1.10` must not become 1.1)
-        document: Any = yaml.load(text, Loader=_LOADER)  # noqa: S506 - BaseLoader builds no objects
-    except (yaml.YAMLError, RecursionError):
+        document: Any = load_strings(text)
+    except (YamlError, RecursionError):
         return None
     return parse_berry(document) if isinstance(document, dict) else None
 
