@@ -21,7 +21,7 @@ from botocore.config import Config
 from chalicelib.ecr_auth import caller_account_id, ecr_credentials_provider
 from chalicelib.enforcement.admission import AdmissionDeps
 from chalicelib.enforcement.authorizer import TokenCache, secret_fetcher
-from chalicelib.enforcement.clients import DEFAULT_ROLE_NAME, MemberClients
+from chalicelib.enforcement.clients import MemberClients
 from chalicelib.enforcement.decision import DecisionConfig
 from chalicelib.enforcement.ecs import EnforcementDeps
 from chalicelib.errors import InputError, LifeguardError, VulnDBError
@@ -220,10 +220,6 @@ _ADMISSION_BOTO_CONFIG = Config(
 )
 
 
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-
 @cache
 def account_id() -> str:
     """Our own account (STS GetCallerIdentity once per process)."""
@@ -244,8 +240,8 @@ def member_clients() -> MemberClients:
         client("sts"),
         account_id,
         _client_with,
-        role_name=os.environ.get("LIFEGUARD_MEMBER_ROLE_NAME", "").strip() or DEFAULT_ROLE_NAME,
-        external_id=os.environ.get("LIFEGUARD_EXTERNAL_ID", "").strip() or None,
+        role_name=settings().member_role_name,
+        external_id=settings().external_id,
     )
 
 
@@ -262,7 +258,7 @@ def enforcement_deps() -> EnforcementDeps:
         config=decision_config(),
         mode=settings().enforce,
         ecs_client=lambda account, region: member_clients().client("ecs", account, region),
-        dry_run=_env_flag("LIFEGUARD_DRY_RUN"),
+        dry_run=settings().dry_run,
     )
 
 
@@ -281,7 +277,7 @@ def admission_deps() -> AdmissionDeps:
         config=decision_config(),
         mode=s.enforce,
         failure=s.admission_failure,
-        dry_run=_env_flag("LIFEGUARD_DRY_RUN"),
+        dry_run=settings().dry_run,
     )
 
 

@@ -42,6 +42,12 @@ class Settings(BaseModel):
     #: name or ARN of the Secrets Manager secret holding the admission webhook's bearer token
     #: (`LIFEGUARD_ADMISSION_TOKEN_SECRET`)
     admission_token_secret: str | None = None
+    #: `LIFEGUARD_DRY_RUN=true`: enforcement records what enforce mode would do, and does nothing
+    dry_run: bool = False
+    #: the role assumed in member accounts (`LIFEGUARD_MEMBER_ROLE_NAME`) and its external id
+    #: (`LIFEGUARD_EXTERNAL_ID`)
+    member_role_name: str = "lifeguard-member"
+    external_id: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -60,6 +66,9 @@ class Settings(BaseModel):
             "enforce": env.get("LIFEGUARD_ENFORCE", "").strip().lower() or None,
             "admission_failure": env.get("LIFEGUARD_ADMISSION_FAILURE", "").strip().lower() or None,
             "admission_token_secret": env.get("LIFEGUARD_ADMISSION_TOKEN_SECRET"),
+            "dry_run": env.get("LIFEGUARD_DRY_RUN", "").strip().lower() in ("1", "true", "yes", "on"),
+            "member_role_name": env.get("LIFEGUARD_MEMBER_ROLE_NAME", "").strip(),
+            "external_id": env.get("LIFEGUARD_EXTERNAL_ID", "").strip(),
         }
         try:
             return cls.model_validate({k: v for k, v in raw.items() if v})
