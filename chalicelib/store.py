@@ -190,9 +190,6 @@ def changes_gsi_sk(change: ChangeRecord) -> str:
     return f"{timestamp_key(change.detected_at)}#{change.digest}#{change_tail(change)}"
 
 
-# --- value conversion at the boundary --------------------------------------------------------------
-
-
 def signature_sk(key: str) -> str:
     """One signature item per (image, key): signing again with the same key replaces it."""
     return f"{SIGNATURE_PREFIX}{_short_hash(key)}"
@@ -204,6 +201,9 @@ def audit_pk(day: date) -> str:
 
 def audit_sk(record: AuditRecord) -> str:
     return f"{timestamp_key(record.at)}#{record.id}"
+
+
+# --- value conversion at the boundary --------------------------------------------------------------
 
 
 def _to_dynamo(value: Any) -> Any:

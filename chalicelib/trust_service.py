@@ -89,9 +89,7 @@ def after_gate(
     failed. Never signs a failing image. Returns the new signature record, if any."""
     digest = scan.image.digest
     if scan.summary.gate == "fail":
-        flagged = store.flag_signatures(digest, scan.summary.reasons, now)
-        if flagged:
-            logger.warning("a signed image failed its gate", extra={"digest": digest, "signatures": flagged})
+        _flag(store, digest, scan.summary.reasons, now)
         return None
     if signing is None:
         return None
@@ -113,7 +111,7 @@ def after_index_gate(
     index digest is checked against the index's signature); one failing platform flags it."""
     if any(s.summary.gate == "fail" for s in scans):
         reasons = [r for s in scans if s.summary.gate == "fail" for r in s.summary.reasons]
-        store.flag_signatures(index_digest, reasons, now)
+        _flag(store, index_digest, reasons, now)
         return None
     if signing is None or not scans:
         return None
@@ -199,4 +197,12 @@ def flag_after_rematch(
     """Re-matching against newer data failed an image that passed: flag its signatures."""
     if gate != "fail" or previous_gate != "pass":
         return 0
-    return store.flag_signatures(digest, reasons, now)
+    return _flag(store, digest, reasons, now)
+
+
+def _flag(store: ScanStore, digest: str, reasons: Sequence[str], now: datetime) -> int:
+    """Flag the signatures of an image that now fails its gate (scan, index or re-match path)."""
+    flagged = store.flag_signatures(digest, reasons, now)
+    if flagged:
+        logger.warning("a signed image failed its gate", extra={"digest": digest, "signatures": flagged})
+    return flagged

@@ -15,6 +15,7 @@ from hypothesis import settings
 from moto import mock_aws
 
 from chalicelib.store import ScanStore
+from chalicelib.vulndb.index import VulnIndex
 from tests.registry_server import RegistryServer, require_registry, start_registry
 
 # --- hypothesis: the same examples on every run (a red CI run must be reproducible); explore new
@@ -71,6 +72,13 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         == 0
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def index(db: Path) -> VulnIndex:
+    """The fixture index (tests/fixtures/osv) opened once; modules that need another index define
+    their own `index` fixture, which takes precedence."""
+    return VulnIndex(db)
 
 
 @pytest.fixture(scope="session")

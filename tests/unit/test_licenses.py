@@ -4,7 +4,6 @@ included."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -20,11 +19,10 @@ from chalicelib.analyzers.licenses import (
     spdx_license_id,
     url_license,
 )
-from chalicelib.image.layout import OCILayoutSource
-from chalicelib.image.oci_writer import LayerEntry, build_layer, whiteout, write_oci_layout
-from chalicelib.models import ImageScan, Package
-from chalicelib.scanner import ScanOptions, scan_image
-from chalicelib.vulndb.index import VulnIndex, build_index
+from chalicelib.image.oci_writer import LayerEntry, whiteout
+from chalicelib.models import Package
+from chalicelib.vulndb.index import VulnIndex
+from tests.layered_scan import scan_layers
 
 TESTS = Path(__file__).parent.parent
 DPKG = TESTS / "fixtures" / "analyzers" / "dpkg"
@@ -207,20 +205,6 @@ def test_apply_package_licenses_fills_only_empty_ones_first_result_wins() -> Non
     assert [(p.name, p.licenses) for p in done] == [("a", ["MIT"]), ("b", ["Apache-2.0"]), ("c", [])]
 
 
-@pytest.fixture(scope="module")
-def index(tmp_path_factory: pytest.TempPathFactory) -> VulnIndex:
-    out = tmp_path_factory.mktemp("db") / "db.sqlite"
-    build_index([TESTS / "fixtures" / "osv"], out)
-    return VulnIndex(out)
-
-
-def _scan(tmp_path: Path, index: VulnIndex, layers: list[Mapping[str, bytes | LayerEntry]]) -> ImageScan:
-    write_oci_layout(tmp_path / "img", [build_layer(files, sort=False) for files in layers])
-    source = OCILayoutSource(tmp_path / "img")
-    (image,) = source.resolve()
-    return scan_image(source, image, index, ScanOptions())
-
-
 def test_image_joins_copyright_files_to_dpkg_packages_through_whiteouts(
     tmp_path: Path, index: VulnIndex
 ) -> None:
@@ -239,7 +223,7 @@ def test_image_joins_copyright_files_to_dpkg_packages_through_whiteouts(
         whiteout("usr/share/doc/bash/copyright"): b"",
         "usr/share/doc/tzdata/copyright": b"Free-form text now.\n",
     }
-    scan = _scan(tmp_path, index, [base, upper])
+    scan = scan_layers(tmp_path, index, [base, upper])
     licensed = {p.name: p.licenses for p in scan.packages if p.licenses}
     assert licensed == {
         "ca-certificates": ["GPL-2.0-or-later", "MPL-2.0"],

@@ -5,20 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from chalicelib.models import Package, Severity
 from chalicelib.vulndb.index import VulnIndex, build_index
 from chalicelib.vulndb.matcher import match_packages
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "osv"
-
-
-@pytest.fixture(scope="module")
-def index(tmp_path_factory: pytest.TempPathFactory) -> VulnIndex:
-    out = tmp_path_factory.mktemp("db") / "db.sqlite"
-    build_index([FIXTURES], out)
-    return VulnIndex(out)
 
 
 def deb(name: str, version: str, source: str | None = None, release: str = "12") -> Package:

@@ -14,12 +14,11 @@ from chalicelib.analyzers.apk import ApkAnalyzer, iter_owned_files
 from chalicelib.analyzers.base import FileResult
 from chalicelib.analyzers.dpkg import DpkgAnalyzer, list_owner
 from chalicelib.analyzers.ownership import keeps_path, list_path, mark_owned, owned_files, owner_of
-from chalicelib.image.layout import OCILayoutSource
-from chalicelib.image.oci_writer import LayerEntry, build_layer, whiteout, write_oci_layout
+from chalicelib.image.oci_writer import LayerEntry, whiteout
 from chalicelib.models import ImageScan, Package
-from chalicelib.scanner import ScanOptions, scan_image
 from chalicelib.vulndb.index import VulnIndex, build_index
 from chalicelib.vulndb.matcher import match_packages
+from tests.layered_scan import scan_layers
 
 TESTS = Path(__file__).parent.parent
 FIXTURES = TESTS / "fixtures" / "ownership"
@@ -28,20 +27,6 @@ SIX_PKG_INFO = TESTS / "fixtures" / "analyzers" / "python" / "six-1.16.0.PKG-INF
 DIST = "usr/lib/python3/dist-packages"
 PIP_METADATA = "usr/local/lib/python3.11/dist-packages/requests-2.31.0.dist-info/METADATA"
 PIP_REQUESTS = b"Metadata-Version: 2.1\nName: requests\nVersion: 2.31.0\nSummary: Python HTTP for Humans.\n"
-
-
-@pytest.fixture(scope="module")
-def index(tmp_path_factory: pytest.TempPathFactory) -> VulnIndex:
-    out = tmp_path_factory.mktemp("db") / "db.sqlite"
-    build_index([TESTS / "fixtures" / "osv"], out)
-    return VulnIndex(out)
-
-
-def scan(tmp_path: Path, index: VulnIndex, layers: list[Mapping[str, bytes | LayerEntry]]) -> ImageScan:
-    write_oci_layout(tmp_path / "img", [build_layer(files, sort=False) for files in layers])
-    source = OCILayoutSource(tmp_path / "img")
-    (image,) = source.resolve()
-    return scan_image(source, image, index, ScanOptions())
 
 
 def pypi(result: ImageScan) -> list[tuple[str, str, str, str | None]]:
@@ -269,7 +254,7 @@ def test_debian_image_reports_distro_python_packages_once(
 ) -> None:
     """python3-requests 2.28.1 (dpkg) and a pip-installed requests 2.31.0 in /usr/local: both in the
     SBOM, only the pip one matched. Unowned, 2.28.1 would have matched two advisories."""
-    result = scan(tmp_path, index, [_debian_base(layout), {PIP_METADATA: PIP_REQUESTS}])
+    result = scan_layers(tmp_path, index, [_debian_base(layout), {PIP_METADATA: PIP_REQUESTS}])
     assert result.image.os.family == "debian"
     assert pypi(result) == [
         ("blinker", "1.5", f"{DIST}/blinker-1.5.dist-info/METADATA", "python3-blinker"),
@@ -294,7 +279,7 @@ def test_whiteout_of_a_list_file_unowns(tmp_path: Path, index: VulnIndex) -> Non
         {PIP_METADATA: PIP_REQUESTS},
         {whiteout("var/lib/dpkg/info/python3-requests.list"): b""},
     ]
-    result = scan(tmp_path, index, layers)
+    result = scan_layers(tmp_path, index, layers)
     egg = _requests_path("egg-info")
     assert [(name, owner) for name, _, _, owner in pypi(result)] == [
         ("blinker", "python3-blinker"),
@@ -361,7 +346,7 @@ def test_distro_go_binary_is_owned_and_not_matched(tmp_path: Path) -> None:
         b"/.\n/usr\n/usr/sbin\n/usr/sbin/gosu\n/usr/share/man/man1/gosu.1.gz\n"
     )
     base["usr/sbin/gosu"] = gosu
-    result = scan(tmp_path, index, [base, {"app/gosu": gosu}])
+    result = scan_layers(tmp_path, index, [base, {"app/gosu": gosu}])
     assert [(p.name, p.version, p.path, p.owner) for p in result.packages if p.ecosystem == "Go"] == [
         ("github.com/tianon/gosu", "(devel)", "app/gosu", None),
         ("github.com/tianon/gosu", "(devel)", "usr/sbin/gosu", "gosu"),
@@ -380,7 +365,7 @@ def test_list_of_a_package_no_longer_installed_does_not_own(tmp_path: Path, inde
         "Package: python3-requests\nStatus: install ok installed",
         "Package: python3-requests\nStatus: deinstall ok config-files",
     ).encode()
-    result = scan(tmp_path, index, [base])
+    result = scan_layers(tmp_path, index, [base])
     assert [(p.name, p.owner) for p in result.packages if p.name == "requests"] == [("requests", None)]
     assert [v.id for v in result.vulnerabilities] == ["CVE-2023-32681", "CVE-2024-35195"]
 
@@ -402,7 +387,7 @@ def test_alpine_image_py3_and_npm_owned_by_apk(tmp_path: Path, index: VulnIndex)
         },
         {venv: PIP_REQUESTS},
     ]
-    result = scan(tmp_path, index, layers)
+    result = scan_layers(tmp_path, index, layers)
     assert [(p.ecosystem, p.name, p.version, p.owner) for p in result.packages] == [
         ("Alpine:v3.19", "npm", "10.2.5-r0", None),
         ("Alpine:v3.19", "py3-requests", "2.31.0-r1", None),

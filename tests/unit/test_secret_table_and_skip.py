@@ -17,7 +17,7 @@ from chalicelib.image.walker import walk_image
 from chalicelib.models import ImageScan, SecretFinding, Severity
 from chalicelib.render import render_table
 from chalicelib.scanner import ScanOptions, scan_image, skip_base_layer_secrets
-from chalicelib.vulndb.index import VulnIndex, build_index
+from chalicelib.vulndb.index import VulnIndex
 
 OSV = Path(__file__).resolve().parents[1] / "fixtures" / "osv"
 AKIA = "AKIAZ7Q3W5E7R9T1Y3U5"
@@ -32,13 +32,6 @@ CONFIG = {
         {"created_by": "COPY app /srv"},
     ],
 }
-
-
-@pytest.fixture(scope="module")
-def index(tmp_path_factory: pytest.TempPathFactory) -> VulnIndex:
-    out = tmp_path_factory.mktemp("db") / "db.sqlite"
-    build_index([OSV], out)
-    return VulnIndex(out)
 
 
 @pytest.fixture(scope="module")
